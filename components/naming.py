@@ -1,0 +1,69 @@
+"""Kubernetes names and labels derived from the config. Pure.
+
+Every object name here is explicit and derived only from the site's name, so a harmless
+config change (replicas, image, domains) never renames, and so never replaces, anything.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import SiteConfig, StackConfig
+
+PART_OF = "flightdeck"
+
+# Where each CMS keeps user uploads: the part of the docroot that must be shared by all pods.
+FILES_PATHS = {
+    "wordpress": "/var/www/html/wp-content/uploads",
+    "drupal": "/opt/drupal/web/sites/default/files",
+}
+
+
+def object_meta(
+    name: str, namespace: pulumi.Input[str] | None = None, labels: dict[str, str] | None = None
+) -> k8s.meta.v1.ObjectMetaArgsDict:
+    meta: k8s.meta.v1.ObjectMetaArgsDict = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if labels:
+        meta["labels"] = labels
+    return meta
+
+
+def site_namespace(config: StackConfig, site: SiteConfig) -> str:
+    return f"{config.kubernetes.namespace_prefix}{site.name}"
+
+
+def site_labels(site: SiteConfig) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": site.cms,
+        "app.kubernetes.io/instance": site.name,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def web_selector(site: SiteConfig) -> dict[str, str]:
+    """The web pods' selector; immutable on a Deployment, so it never includes changeable fields."""
+    return {"app.kubernetes.io/instance": site.name, "app.kubernetes.io/component": "web"}
+
+
+def files_claim_name(site: SiteConfig) -> str:
+    return f"{site.name}-files"
+
+
+def db_secret_name(site: SiteConfig) -> str:
+    return f"{site.name}-db"
+
+
+def tls_secret_name(site: SiteConfig) -> str:
+    return f"{site.name}-tls"
+
+
+def velero_schedule_name(site: SiteConfig) -> str:
+    return f"site-{site.name}"
+
+
+def db_backup_name(site: SiteConfig) -> str:
+    return f"site-{site.name}"

@@ -1,0 +1,92 @@
+"""Site: everything one hosted site owns, isolated in its own namespace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.backup_schedules import SiteBackupPlan, SiteBackups
+from components.certificates import ClusterIssuer, SiteCertificate
+from components.config import SiteConfig, StackConfig
+from components.mysql_cluster import MySQLCluster
+from components.naming import object_meta, site_labels, site_namespace
+from components.network_policies import SiteNetworkPolicies
+from components.shared_volume import SharedVolume
+from components.site_database import SiteDatabase
+from components.site_workload import SiteWorkload
+
+
+class Site(pulumi.ComponentResource):
+    namespace_name: str
+    url: str
+
+    def __init__(
+        self,
+        name: str,
+        site: SiteConfig,
+        *,
+        config: StackConfig,
+        cluster: MySQLCluster,
+        issuer: ClusterIssuer,
+        backup_plan: SiteBackupPlan,
+        backup_depends_on: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("flightdeck:site:Site", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.namespace_name = site_namespace(config, site)
+        # Deleting a namespace deletes the claim in it, so the namespace is kept like the data.
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=object_meta(self.namespace_name, labels=site_labels(site)),
+            opts=child.merge(pulumi.ResourceOptions(retain_on_delete=not site.drop_data_on_delete)),
+        )
+        namespace = self.namespace.metadata["name"]
+        self.database = SiteDatabase(
+            f"{name}-db",
+            site,
+            namespace=namespace,
+            admin_connection=cluster.admin_connection,
+            primary_host=cluster.primary_host,
+            secondary_host=cluster.secondary_host,
+            port=cluster.port,
+            opts=child,
+        )
+        self.volume = SharedVolume(
+            f"{name}-files", site, namespace=namespace, storage_class=config.storage.storage_class, opts=child
+        )
+        self.certificate = SiteCertificate(f"{name}-tls", site, namespace=namespace, issuer=issuer, opts=child)
+        self.network = SiteNetworkPolicies(
+            f"{name}-network",
+            site,
+            namespace=self.namespace_name,
+            ingress_namespace=config.certificates.ingress_controller_namespace,
+            database_namespace=cluster.namespace,
+            database_pods=cluster.pod_selector,
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[self.namespace])),
+        )
+        self.workload = SiteWorkload(
+            f"{name}-web",
+            site,
+            namespace=namespace,
+            secret_name=self.database.secret_name,
+            claim_name=self.volume.claim_name,
+            tls_secret=self.certificate.secret_name,
+            ingress_class=config.certificates.ingress_class,
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[self.database, self.volume, self.certificate])),
+        )
+        self.backups = SiteBackups(
+            f"{name}-backups",
+            site,
+            backup_plan,
+            namespace=self.namespace_name,
+            backups=config.backups,
+            mariadb_name=cluster.mariadb_name,
+            mariadb_namespace=cluster.namespace,
+            depends_on=[self.namespace, *backup_depends_on],
+            opts=child,
+        )
+        self.url = f"https://{site.domains[0]}/"
+        self.register_outputs({"namespace": self.namespace_name, "url": self.url, "database": site.database_name})

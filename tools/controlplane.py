@@ -1,0 +1,1083 @@
+"""A local Kubernetes control plane on loopback for flightdeck's end-to-end tests.
+
+Runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake nodes and
+pod status) from binaries built by :mod:`tools.k8s_toolchain`, with every file in one state
+folder: generated PKI, kubeconfigs, logs, pid files, etcd data.
+
+After start the cluster has the upstream CRDs from ``FLIGHTDECK_CRDS_DIR`` (Established),
+fake Ready nodes, the ``rook-cephfs`` (RWX) and ``standard`` (RWO, default) StorageClasses and
+a pool of pre-created PersistentVolumes for them, so Deployments, StatefulSets and PVCs become
+Ready/Bound through the real controllers.
+
+CLI::
+
+    python -m tools.controlplane start  [--state-dir DIR]   # prints the admin kubeconfig path
+    python -m tools.controlplane status --state-dir DIR [--json]
+    python -m tools.controlplane stop   --state-dir DIR
+
+Python::
+
+    with ControlPlane(tmp_path / "cp") as cp:
+        api = cp.api_client()
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import yaml
+
+from tools.k8s_toolchain import (
+    KWOK_VERSION,
+    Toolchain,
+    ensure_toolchain,
+    kwok_module_dir,
+)
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KWOK_EXTRA_STAGES = Path(__file__).resolve().parent / "kwok"
+
+# Start/stop order; stop goes in reverse so clients go before the servers they talk to.
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+)
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"
+POD_CIDR = "10.244.0.0/16"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+POOL_LABEL = "flightdeck.dev/pv-pool"
+
+# Upstream kwok stage files used: the "fast" profile that kwokctl uses by default, plus node
+# heartbeats with Leases so the node lifecycle controller keeps the fake nodes Ready.
+KWOK_UPSTREAM_STAGES = (
+    "kustomize/stage/node/fast/node-initialize.yaml",
+    "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "kustomize/stage/pod/fast/pod-ready.yaml",
+    "kustomize/stage/pod/fast/pod-complete.yaml",
+    "kustomize/stage/pod/fast/pod-delete.yaml",
+)
+
+Progress = Callable[[str], None]
+
+
+class ControlPlaneError(RuntimeError):
+    """Starting, checking or stopping the control plane failed."""
+
+
+def _stderr(msg: str) -> None:
+    print(f"[controlplane] {msg}", file=sys.stderr, flush=True)
+
+
+def default_crds_dir() -> Path | None:
+    env = os.environ.get("FLIGHTDECK_CRDS_DIR")
+    if env:
+        return Path(env).resolve()
+    candidate = (REPO_ROOT / ".." / "shared" / "crds").resolve()
+    return candidate if candidate.is_dir() else None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the Go servers do; otherwise a port in TIME_WAIT from our own previous run
+        # counts as taken and a restart moves to new ports for no reason.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _proc_start_time(pid: int) -> int | None:
+    """Kernel start time of ``pid`` (guards against killing a recycled pid)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 2 (comm) may contain spaces; everything after the last ')' is space-separated.
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[19])
+
+
+def _proc_state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def _alive(pid: int, start_time: int | None) -> bool:
+    st = _proc_start_time(pid)
+    if st is None or (start_time is not None and st != start_time):
+        return False
+    return _proc_state(pid) != "Z"
+
+
+def _pids_in_group(pgid: int) -> list[int]:
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) == pgid and _proc_state(int(entry.name)) != "Z":
+                found.append(int(entry.name))
+        except (ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+def pids_referencing(path: Path, *, components_only: bool = True) -> list[int]:
+    """Live processes whose command line mentions ``path``.
+
+    With ``components_only`` only processes whose program is one of :data:`COMPONENTS`
+    count, so a shell or test runner that merely passed the folder as an argument is never
+    mistaken for a leftover component.
+    """
+    needle = str(path).encode()
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle not in cmd or _proc_state(int(entry.name)) in (None, "Z"):
+            continue
+        prog = os.path.basename(cmd.split(b"\0", 1)[0].decode(errors="replace"))
+        if components_only and prog not in COMPONENTS:
+            continue
+        found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class PidRecord:
+    name: str
+    pid: int
+    start_time: int | None
+    argv: list[str]
+    log: str
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ComponentStatus:
+    name: str
+    pid: int | None
+    running: bool
+    healthy: bool
+    endpoint: str
+    detail: str = ""
+
+
+@dataclass
+class ClusterState:
+    """What ``start`` records in ``<state>/controlplane.json`` for ``status``/``stop``."""
+
+    ports: dict[str, int]
+    kubeconfig: str
+    server: str
+    kubernetes_version: str
+    etcd_version: str
+    kwok_version: str
+    started_at: float
+    binaries: dict[str, str] = field(default_factory=dict)
+
+
+# --- the control plane ----------------------------------------------------------------------
+
+
+class ControlPlane:
+    """etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok on 127.0.0.1."""
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        *,
+        crds_dir: str | os.PathLike[str] | None = None,
+        nodes: int = 3,
+        rwx_volumes: int = 40,
+        rwx_size: str = "50Gi",
+        rwo_volumes: int = 10,
+        rwo_size: str = "20Gi",
+        toolchain: Toolchain | None = None,
+        progress: Progress = _stderr,
+    ) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.crds_dir = Path(crds_dir).resolve() if crds_dir is not None else default_crds_dir()
+        self.nodes = nodes
+        self.rwx_volumes = rwx_volumes
+        self.rwx_size = rwx_size
+        self.rwo_volumes = rwo_volumes
+        self.rwo_size = rwo_size
+        self._toolchain = toolchain
+        self.progress = progress
+        # Popen handles of components started by this object, so stop() can reap them
+        # (and Python does not warn about children it never waited for).
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    # paths
+
+    @property
+    def pki(self) -> Path:
+        return self.state_dir / "pki"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "controlplane.json"
+
+    def read_state(self) -> ClusterState | None:
+        try:
+            return ClusterState(**json.loads(self.state_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    # context manager: a pytest fixture can `with ControlPlane(...) as cp:`
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # public API
+
+    def start(self, timeout: float = 300.0) -> Path:
+        """Start everything (or return at once if already running); return the kubeconfig."""
+        if self.is_running():
+            self.progress(f"already running; kubeconfig: {self.kubeconfig}")
+            return self.kubeconfig
+        self.stop(quiet=True)  # clear pid files and strays left by a crashed run
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        tc = self._toolchain or ensure_toolchain(include_kubectl=False, progress=self.progress)
+        self._toolchain = tc
+        for d in (self.pki, self.run_dir, self.log_dir, self.state_dir / "etcd"):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir / "etcd", 0o700)  # etcd refuses a world-readable data dir
+        # Ports are picked free, then bound by the component a moment later; another process
+        # can take one in between, so a bind failure gets one retry on fresh ports.
+        for attempt in (1, 2):
+            try:
+                self._launch(tc, deadline, started, fresh_ports=attempt > 1)
+                break
+            except ControlPlaneError as exc:
+                self.stop(quiet=True)
+                if attempt == 2 or "address already in use" not in str(exc):
+                    raise
+                self.progress("a port was taken meanwhile; retrying on fresh ports")
+            except BaseException:
+                self.stop(quiet=True)
+                raise
+        self.progress(f"control plane up in {time.monotonic() - started:.1f}s; kubeconfig: {self.kubeconfig}")
+        return self.kubeconfig
+
+    def _launch(self, tc: Toolchain, deadline: float, started: float, *, fresh_ports: bool) -> None:
+        ports = self._pick_ports(fresh=fresh_ports)
+        server = f"https://127.0.0.1:{ports['kube-apiserver']}"
+        self._make_pki()
+        self._write_kubeconfigs(server)
+        kwok_config = self._write_kwok_config()
+        state = ClusterState(
+            ports=ports,
+            kubeconfig=str(self.kubeconfig),
+            server=server,
+            kubernetes_version=tc.kubernetes_version,
+            etcd_version=tc.etcd_version,
+            kwok_version=tc.kwok_version,
+            started_at=time.time(),
+            binaries={
+                "etcd": tc.etcd,
+                "kube-apiserver": tc.kube_apiserver,
+                "kube-controller-manager": tc.kube_controller_manager,
+                "kube-scheduler": tc.kube_scheduler,
+                "kwok": tc.kwok,
+            },
+        )
+        self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
+        self._spawn("etcd", self._etcd_argv(tc, ports))
+        self._wait_healthy("etcd", state, deadline)
+        self._spawn("kube-apiserver", self._apiserver_argv(tc, ports))
+        self._wait_healthy("kube-apiserver", state, deadline)
+        self.progress(f"kube-apiserver ready after {time.monotonic() - started:.1f}s")
+        self._spawn("kube-controller-manager", self._controller_manager_argv(tc, ports))
+        self._spawn("kube-scheduler", self._scheduler_argv(tc, ports))
+        self._spawn("kwok", self._kwok_argv(tc, ports, kwok_config))
+        self._bootstrap(deadline)
+        for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+            self._wait_healthy(name, state, deadline)
+        self._wait_cluster_ready(deadline)
+
+    def stop(self, timeout: float = 20.0, *, quiet: bool = False) -> None:
+        """Stop every process this state folder started; nothing of it is left running."""
+        say: Progress = (lambda _m: None) if quiet else self.progress
+        records = self._pid_records()
+        for name in reversed(COMPONENTS):
+            rec = records.get(name)
+            if rec is None:
+                continue
+            if _alive(rec.pid, rec.start_time):
+                say(f"stopping {name} (pid {rec.pid})")
+                self._kill_group(rec, timeout)
+            (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
+        # Anything still holding our state folder on its command line is ours too (e.g. a
+        # component whose pid file was lost); end those by pid, one at a time.
+        for pid in pids_referencing(self.state_dir):
+            say(f"stopping stray pid {pid}")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        end = time.monotonic() + 5
+        while (leftover := pids_referencing(self.state_dir)) and time.monotonic() < end:
+            time.sleep(0.1)
+        if leftover:
+            raise ControlPlaneError(f"processes still running after stop: {leftover}")
+        if records:
+            say("stopped")
+
+    def status(self) -> list[ComponentStatus]:
+        state = self.read_state()
+        records = self._pid_records()
+        out: list[ComponentStatus] = []
+        for name in COMPONENTS:
+            rec = records.get(name)
+            running = rec is not None and _alive(rec.pid, rec.start_time)
+            healthy, endpoint, detail = False, "", ""
+            if running and state is not None:
+                endpoint = self._health_url(name, state)
+                healthy, detail = self._probe(name, state)
+            elif rec is not None:
+                detail = f"not running; see {rec.log}"
+            else:
+                detail = "not started"
+            out.append(ComponentStatus(name, rec.pid if rec else None, running, healthy, endpoint, detail))
+        return out
+
+    def is_running(self) -> bool:
+        return all(s.running and s.healthy for s in self.status())
+
+    def api_client(self) -> ApiClient:
+        from kubernetes import config
+
+        api: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
+        return api
+
+    def _pick_ports(self, *, fresh: bool = False) -> dict[str, int]:
+        """Free loopback ports; a restart keeps the previous ones when they are still free
+        so kubeconfigs handed out earlier stay valid."""
+        names = (
+            "etcd",
+            "etcd-peer",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok",
+        )
+        previous = None if fresh else self.read_state()
+        ports: dict[str, int] = {}
+        for n in names:
+            old = previous.ports.get(n) if previous else None
+            if old and _port_free(old) and old not in ports.values():
+                ports[n] = old
+            else:
+                port = free_port()
+                while port in ports.values():
+                    port = free_port()
+                ports[n] = port
+        return ports
+
+    # PKI
+
+    def _openssl(self, *args: str) -> None:
+        res = subprocess.run(
+            ["openssl", *args],
+            cwd=self.pki,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if res.returncode != 0:
+            raise ControlPlaneError(f"step 'openssl {args[0]}' failed: {res.stderr.strip()}")
+
+    def _make_pki(self) -> None:
+        """CA, serving and client certificates, and the service-account key pair.
+
+        Kept across restarts of the same state folder: etcd's data (service-account tokens,
+        the kube-root-ca.crt ConfigMaps) refers to them.
+        """
+        if (self.pki / "complete").is_file():
+            return
+        sans = ",".join(
+            [
+                "IP:127.0.0.1",
+                f"IP:{SERVICE_IP}",
+                "DNS:localhost",
+                "DNS:kubernetes",
+                "DNS:kubernetes.default",
+                "DNS:kubernetes.default.svc",
+                "DNS:kubernetes.default.svc.cluster.local",
+            ]
+        )
+        # A config of our own so the result does not depend on the system's openssl.cnf.
+        (self.pki / "openssl.cnf").write_text(
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = unused\n"
+            "[v3_ca]\nbasicConstraints = critical,CA:TRUE\n"
+            "keyUsage = critical,keyCertSign,cRLSign,digitalSignature\n"
+            "subjectKeyIdentifier = hash\n"
+            "[v3_server]\nbasicConstraints = critical,CA:FALSE\n"
+            "keyUsage = critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage = serverAuth\n"
+            f"subjectAltName = {sans}\n"
+            "[v3_client]\nbasicConstraints = critical,CA:FALSE\n"
+            "keyUsage = critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage = clientAuth\n"
+        )
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        self._openssl(
+            "req",
+            "-x509",
+            "-new",
+            "-config",
+            "openssl.cnf",
+            "-extensions",
+            "v3_ca",
+            *ec,
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=flightdeck-local-ca",
+        )
+        leaves = {
+            "apiserver": ("/CN=kube-apiserver", "v3_server"),
+            "admin": ("/O=system:masters/CN=flightdeck-admin", "v3_client"),
+            "controller-manager": ("/CN=system:kube-controller-manager", "v3_client"),
+            "scheduler": ("/CN=system:kube-scheduler", "v3_client"),
+            # kwok patches status of arbitrary resources (nodes, pods, PVs): cluster admin.
+            "kwok": ("/O=system:masters/CN=kwok", "v3_client"),
+        }
+        for name, (subj, ext) in leaves.items():
+            self._openssl(
+                "req",
+                "-new",
+                "-config",
+                "openssl.cnf",
+                *ec,
+                "-keyout",
+                f"{name}.key",
+                "-out",
+                f"{name}.csr",
+                "-subj",
+                subj,
+            )
+            self._openssl(
+                "x509",
+                "-req",
+                "-in",
+                f"{name}.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                "0x" + secrets.token_hex(16),
+                "-days",
+                "3650",
+                "-extfile",
+                "openssl.cnf",
+                "-extensions",
+                ext,
+                "-out",
+                f"{name}.crt",
+            )
+            (self.pki / f"{name}.csr").unlink()
+        self._openssl(
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "sa.key",
+        )
+        self._openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")
+        for key in self.pki.glob("*.key"):
+            key.chmod(0o600)
+        (self.pki / "complete").write_text("ok\n")
+
+    def _write_kubeconfigs(self, server: str) -> None:
+        ca = base64.b64encode((self.pki / "ca.crt").read_bytes()).decode()
+        for name, path in (
+            ("admin", self.kubeconfig),
+            ("controller-manager", self.state_dir / "controller-manager.kubeconfig"),
+            ("scheduler", self.state_dir / "scheduler.kubeconfig"),
+            ("kwok", self.state_dir / "kwok.kubeconfig"),
+        ):
+            cfg = {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "flightdeck-local",
+                        "cluster": {"server": server, "certificate-authority-data": ca},
+                    }
+                ],
+                "users": [
+                    {
+                        "name": name,
+                        "user": {
+                            "client-certificate-data": base64.b64encode(
+                                (self.pki / f"{name}.crt").read_bytes()
+                            ).decode(),
+                            "client-key-data": base64.b64encode((self.pki / f"{name}.key").read_bytes()).decode(),
+                        },
+                    }
+                ],
+                "contexts": [
+                    {
+                        "name": "flightdeck-local",
+                        "context": {"cluster": "flightdeck-local", "user": name},
+                    }
+                ],
+                "current-context": "flightdeck-local",
+            }
+            path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+            path.chmod(0o600)
+
+    def _write_kwok_config(self) -> Path:
+        """Concatenate upstream stage files from the kwok module with our own extra stages."""
+        module = kwok_module_dir(KWOK_VERSION, progress=self.progress)
+        docs: list[str] = []
+        for rel in KWOK_UPSTREAM_STAGES:
+            src = module / rel
+            if not src.is_file():
+                raise ControlPlaneError(f"step 'kwok stages' failed: {src} missing")
+            docs.append(f"# from sigs.k8s.io/kwok@{KWOK_VERSION}/{rel}\n" + src.read_text())
+        docs.extend(p.read_text() for p in sorted(KWOK_EXTRA_STAGES.glob("*.yaml")))
+        out = self.state_dir / "kwok.yaml"
+        out.write_text("\n---\n".join(d.strip() + "\n" for d in docs))
+        return out
+
+    # argv per component
+
+    def _etcd_argv(self, tc: Toolchain, ports: dict[str, int]) -> list[str]:
+        client = f"http://127.0.0.1:{ports['etcd']}"
+        peer = f"http://127.0.0.1:{ports['etcd-peer']}"
+        return [
+            tc.etcd,
+            "--name=flightdeck",
+            f"--data-dir={self.state_dir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=flightdeck={peer}",
+            "--initial-cluster-state=new",
+            # Test data is disposable; skipping fsync keeps etcd from stalling the apiserver
+            # while a concurrent compile saturates the disk.
+            "--unsafe-no-fsync",
+            "--quota-backend-bytes=4294967296",
+            "--log-level=warn",
+        ]
+
+    def _apiserver_argv(self, tc: Toolchain, ports: dict[str, int]) -> list[str]:
+        pki = self.pki
+        return [
+            tc.kube_apiserver,
+            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['kube-apiserver']}",
+            f"--cert-dir={pki}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            f"--service-account-issuer={SA_ISSUER}",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+    def _controller_manager_argv(self, tc: Toolchain, ports: dict[str, int]) -> list[str]:
+        kc = str(self.state_dir / "controller-manager.kubeconfig")
+        return [
+            tc.kube_controller_manager,
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['kube-controller-manager']}",
+            f"--cert-dir={self.state_dir / 'controller-manager-certs'}",
+            # As kubeadm does: each controller acts as its own service account, so the
+            # bootstrap RBAC roles apply as in a real cluster.
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={self.pki / 'sa.key'}",
+            f"--root-ca-file={self.pki / 'ca.crt'}",
+            f"--cluster-signing-cert-file={self.pki / 'ca.crt'}",
+            f"--cluster-signing-key-file={self.pki / 'ca.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--controllers=*",
+            "--leader-elect=false",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+    def _scheduler_argv(self, tc: Toolchain, ports: dict[str, int]) -> list[str]:
+        kc = str(self.state_dir / "scheduler.kubeconfig")
+        return [
+            tc.kube_scheduler,
+            f"--kubeconfig={kc}",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['kube-scheduler']}",
+            f"--cert-dir={self.state_dir / 'scheduler-certs'}",
+            "--leader-elect=false",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+    def _kwok_argv(self, tc: Toolchain, ports: dict[str, int], config: Path) -> list[str]:
+        return [
+            tc.kwok,
+            f"--kubeconfig={self.state_dir / 'kwok.kubeconfig'}",
+            f"--config={config}",
+            "--manage-all-nodes=true",
+            f"--cidr={POD_CIDR}",
+            "--node-ip=127.0.0.1",
+            "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+        ]
+
+    # process control
+
+    def _spawn(self, name: str, argv: list[str]) -> PidRecord:
+        log = self.log_dir / f"{name}.log"
+        with open(log, "ab") as out:
+            out.write(f"\n### {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
+            out.flush()
+            # A session of its own: one killpg ends the component and anything it forks,
+            # and it is not hit by a Ctrl-C aimed at whoever started it.
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.state_dir,
+            )
+        self._procs[name] = proc
+        rec = PidRecord(name, proc.pid, _proc_start_time(proc.pid), argv, str(log))
+        (self.run_dir / f"{name}.pid").write_text(json.dumps(asdict(rec)) + "\n")
+        self.progress(f"started {name} (pid {proc.pid}, log {log})")
+        return rec
+
+    def _pid_records(self) -> dict[str, PidRecord]:
+        out: dict[str, PidRecord] = {}
+        for name in COMPONENTS:
+            p = self.run_dir / f"{name}.pid"
+            try:
+                out[name] = PidRecord(**json.loads(p.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+        return out
+
+    def _kill_group(self, rec: PidRecord, timeout: float) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(rec.pid, signal.SIGTERM)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not _alive(rec.pid, rec.start_time) and not _pids_in_group(rec.pid):
+                break
+            time.sleep(0.1)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(rec.pid, signal.SIGKILL)
+            time.sleep(0.2)
+        proc = self._procs.pop(rec.name, None)
+        if proc is not None and proc.pid == rec.pid:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        else:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(rec.pid, os.WNOHANG)
+
+    # health
+
+    def _health_url(self, name: str, state: ClusterState) -> str:
+        port = state.ports[name]
+        if name == "etcd":
+            return f"http://127.0.0.1:{port}/health"
+        if name == "kwok":
+            return f"http://127.0.0.1:{port}/healthz"
+        if name == "kube-apiserver":
+            return f"https://127.0.0.1:{port}/readyz"
+        return f"https://127.0.0.1:{port}/healthz"
+
+    def _ssl_context(self, name: str) -> ssl.SSLContext:
+        if name == "kube-apiserver":
+            ctx = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+            ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+            return ctx
+        # controller-manager and scheduler serve a self-signed certificate of their own.
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def _probe(self, name: str, state: ClusterState) -> tuple[bool, str]:
+        url = self._health_url(name, state)
+        ctx = self._ssl_context(name) if url.startswith("https") else None
+        try:
+            # The URL is built above: http(s) on 127.0.0.1 only.
+            with urllib.request.urlopen(url, timeout=5, context=ctx) as resp:  # noqa: S310
+                body = resp.read(2000).decode(errors="replace").strip()
+                ok = resp.status == 200 and (name != "etcd" or '"health":"true"' in body)
+                return ok, body[:200]
+        except urllib.error.HTTPError as exc:
+            return False, f"HTTP {exc.code}: {exc.read(300).decode(errors='replace')}"
+        except (OSError, ValueError) as exc:
+            return False, str(exc)
+
+    def _wait_healthy(self, name: str, state: ClusterState, deadline: float) -> None:
+        detail = ""
+        while time.monotonic() < deadline:
+            rec = self._pid_records().get(name)
+            if rec is None or not _alive(rec.pid, rec.start_time):
+                raise ControlPlaneError(f"step 'start {name}' failed: the process exited\n" + self._log_tail(name))
+            ok, detail = self._probe(name, state)
+            if ok:
+                return
+            time.sleep(0.5)
+        raise ControlPlaneError(f"step 'start {name}' failed: not healthy in time ({detail})\n" + self._log_tail(name))
+
+    def _log_tail(self, name: str, lines: int = 30) -> str:
+        try:
+            text = (self.log_dir / f"{name}.log").read_text(errors="replace")
+        except OSError:
+            return ""
+        return f"--- last lines of {self.log_dir / (name + '.log')}:\n" + "\n".join(text.splitlines()[-lines:])
+
+    # cluster objects
+
+    def _bootstrap(self, deadline: float) -> None:
+        from kubernetes import client
+
+        with contextlib.closing(self.api_client()) as api:
+            self._apply_crds(client.ApiextensionsV1Api(api), deadline)
+            self._create_storage(client.StorageV1Api(api), client.CoreV1Api(api))
+            self._create_nodes(client.CoreV1Api(api))
+
+    def _crd_docs(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        if self.crds_dir is None:
+            return
+        files = sorted(p for p in self.crds_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        for path in files:
+            with open(path) as fh:
+                for doc in yaml.safe_load_all(fh):
+                    # rook's crds.yaml starts with an empty document.
+                    if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                        yield path, doc
+
+    def _apply_crds(self, ext: Any, deadline: float) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        if self.crds_dir is None:
+            self.progress("no CRDs folder (set FLIGHTDECK_CRDS_DIR); skipping CRDs")
+            return
+        if not self.crds_dir.is_dir():
+            raise ControlPlaneError(f"step 'apply CRDs' failed: {self.crds_dir} is not a folder")
+        names: list[str] = []
+        for path, doc in self._crd_docs():
+            name = doc["metadata"]["name"]
+            names.append(name)
+            try:
+                ext.create_custom_resource_definition(doc)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise ControlPlaneError(
+                        f"step 'apply CRD {name}' from {path} failed: {exc.status} {exc.body}"
+                    ) from exc
+                current = ext.read_custom_resource_definition(name)
+                doc.setdefault("metadata", {})["resourceVersion"] = current.metadata.resource_version
+                ext.replace_custom_resource_definition(name, doc)
+        self.progress(f"applied {len(names)} CRDs from {self.crds_dir}; waiting for Established")
+        pending = set(names)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                crd = ext.read_custom_resource_definition(name)
+                conds = {c.type: c.status for c in (crd.status.conditions or [])}
+                if conds.get("Established") == "True":
+                    pending.discard(name)
+            if pending:
+                time.sleep(0.5)
+        if pending:
+            raise ControlPlaneError(f"step 'wait CRDs Established' timed out: {sorted(pending)}")
+
+    def _create_or_skip(self, create: Callable[[Any], Any], body: dict[str, Any]) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            create(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise ControlPlaneError(
+                    f"step 'create {body['kind']} {body['metadata']['name']}' failed: {exc.status} {exc.body}"
+                ) from exc
+
+    def _create_storage(self, storage: Any, core: Any) -> None:
+        self._create_or_skip(
+            storage.create_storage_class,
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": "rook-cephfs"},
+                # Same provisioner name as rook's CephFS CSI driver; nothing serves it here, so
+                # claims bind only to the pre-created pool below.
+                "provisioner": "rook-ceph.cephfs.csi.ceph.com",
+                "reclaimPolicy": "Retain",
+                "volumeBindingMode": "Immediate",
+                "allowVolumeExpansion": True,
+            },
+        )
+        self._create_or_skip(
+            storage.create_storage_class,
+            {
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {
+                    "name": "standard",
+                    "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+                },
+                "provisioner": "kubernetes.io/no-provisioner",
+                "reclaimPolicy": "Retain",
+                "volumeBindingMode": "Immediate",
+            },
+        )
+        pools = (
+            ("rook-cephfs", "ReadWriteMany", self.rwx_volumes, self.rwx_size, "cephfs"),
+            ("standard", "ReadWriteOnce", self.rwo_volumes, self.rwo_size, "standard"),
+        )
+        for sc, mode, count, size, prefix in pools:
+            for i in range(count):
+                name = f"pool-{prefix}-{i:03d}"
+                self._create_or_skip(
+                    core.create_persistent_volume,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolume",
+                        "metadata": {"name": name, "labels": {POOL_LABEL: sc}},
+                        "spec": {
+                            "storageClassName": sc,
+                            "accessModes": [mode],
+                            "capacity": {"storage": size},
+                            "persistentVolumeReclaimPolicy": "Retain",
+                            "volumeMode": "Filesystem",
+                            # Never mounted (kwok runs no containers); the path only has to be
+                            # a valid absolute path.
+                            "hostPath": {"path": str(self.state_dir / "volumes" / name)},
+                        },
+                    },
+                )
+        self.progress(
+            f"created StorageClasses rook-cephfs, standard (default) and "
+            f"{self.rwx_volumes} RWX + {self.rwo_volumes} RWO PersistentVolumes"
+        )
+
+    def _create_nodes(self, core: Any) -> None:
+        for i in range(self.nodes):
+            name = f"kwok-node-{i}"
+            self._create_or_skip(
+                core.create_node,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": name,
+                        "annotations": {
+                            "kwok.x-k8s.io/node": "fake",
+                            "node.alpha.kubernetes.io/ttl": "0",
+                        },
+                        "labels": {
+                            "kubernetes.io/arch": "amd64",
+                            "kubernetes.io/os": "linux",
+                            "kubernetes.io/hostname": name,
+                            "kubernetes.io/role": "agent",
+                            "node-role.kubernetes.io/agent": "",
+                            "type": "kwok",
+                            "topology.kubernetes.io/zone": f"zone-{chr(ord('a') + i % 3)}",
+                        },
+                    },
+                    "spec": {},
+                    "status": {
+                        "allocatable": {
+                            "cpu": "32",
+                            "memory": "256Gi",
+                            "pods": "110",
+                            "ephemeral-storage": "1Ti",
+                        },
+                        "capacity": {
+                            "cpu": "32",
+                            "memory": "256Gi",
+                            "pods": "110",
+                            "ephemeral-storage": "1Ti",
+                        },
+                        "phase": "Running",
+                    },
+                },
+            )
+
+    def _wait_cluster_ready(self, deadline: float) -> None:
+        """Wait for the signs that the controllers work: default SA, Ready nodes."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        with contextlib.closing(self.api_client()) as api:
+            core = client.CoreV1Api(api)
+            while True:
+                try:
+                    core.read_namespaced_service_account("default", "default")
+                    break
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                if time.monotonic() > deadline:
+                    raise ControlPlaneError(
+                        "step 'wait for the default ServiceAccount' timed out\n"
+                        + self._log_tail("kube-controller-manager")
+                    )
+                time.sleep(0.5)
+            while True:
+                ready = [
+                    n
+                    for n in core.list_node().items
+                    if any(
+                        c.type == "Ready" and c.status == "True"
+                        for c in ((n.status.conditions if n.status else None) or [])
+                    )
+                ]
+                if len(ready) >= self.nodes:
+                    return
+                if time.monotonic() > deadline:
+                    raise ControlPlaneError("step 'wait for Ready nodes' timed out\n" + self._log_tail("kwok"))
+                time.sleep(0.5)
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+
+def _print_status(rows: Iterable[ComponentStatus]) -> None:
+    for r in rows:
+        state = "healthy" if r.healthy else ("running" if r.running else "stopped")
+        pid = r.pid if r.pid is not None else "-"
+        print(f"{r.name:<24} {state:<8} pid={pid:<8} {r.endpoint}  {r.detail[:80]}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="local Kubernetes control plane (loopback only)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p_start = sub.add_parser("start", help="start and print the admin kubeconfig path")
+    p_start.add_argument("--state-dir", help="state folder (default: a new temp folder)")
+    p_start.add_argument(
+        "--crds-dir",
+        help="CRDs to apply (default: $FLIGHTDECK_CRDS_DIR or ../shared/crds beside the repo)",
+    )
+    p_start.add_argument("--nodes", type=int, default=3)
+    p_start.add_argument("--timeout", type=float, default=300.0)
+    for name in ("stop", "status"):
+        p = sub.add_parser(name)
+        p.add_argument("--state-dir", required=True)
+        if name == "status":
+            p.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "start":
+            state_dir = args.state_dir or tempfile.mkdtemp(prefix="flightdeck-cp-")
+            cp = ControlPlane(state_dir, crds_dir=args.crds_dir, nodes=args.nodes)
+            kubeconfig = cp.start(timeout=args.timeout)
+            print(f"state dir: {cp.state_dir}", file=sys.stderr)
+            print(kubeconfig)
+            return 0
+        cp = ControlPlane(args.state_dir)
+        if args.cmd == "stop":
+            cp.stop()
+            return 0
+        rows = cp.status()
+        if args.json:
+            print(json.dumps([asdict(r) for r in rows], indent=2))
+        else:
+            _print_status(rows)
+        return 0 if all(r.healthy for r in rows) else 1
+    except ControlPlaneError as exc:
+        print(f"controlplane: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
