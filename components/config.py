@@ -219,7 +219,7 @@ class PodDisruptionBudgetConfig(Strict):
 class MySQLOperatorConfig(Strict):
     """An HA MariaDB cluster run by mariadb-operator (primary + readers, automatic failover)."""
 
-    mode: Literal["operator"]
+    mode: Literal["operator"] = Field(description="a MariaDB cluster run by mariadb-operator")
     name: K8sName = Field(
         "mariadb", description="name of the MariaDB resource; Services are `<name>-primary`, -secondary"
     )
@@ -254,7 +254,7 @@ class MySQLOperatorConfig(Strict):
 class MySQLExternalConfig(Strict):
     """A MariaDB/MySQL server not managed by flightdeck. Admin password: secret key `mysqlAdminPassword`."""
 
-    mode: Literal["external"]
+    mode: Literal["external"] = Field(description="a server managed elsewhere")
     host: str = Field(min_length=1, description="primary (write) host")
     read_host: str | None = Field(None, description="read host for sites; none uses `host`")
     port: int = Field(3306, ge=1, le=65535, description="server port")

@@ -238,8 +238,9 @@ class ControlPlane:
         nodes: int = 3,
         rwx_volumes: int = 40,
         rwx_size: str = "50Gi",
-        rwo_volumes: int = 10,
+        rwo_volumes: int = 20,
         rwo_size: str = "20Gi",
+        create_storage_classes: bool = True,
         toolchain: Toolchain | None = None,
         progress: Progress = _stderr,
     ) -> None:
@@ -250,6 +251,9 @@ class ControlPlane:
         self.rwx_size = rwx_size
         self.rwo_volumes = rwo_volumes
         self.rwo_size = rwo_size
+        # Off for programs that create the `rook-cephfs` class themselves (components'
+        # RookStorage): the pool PVs name the class by string, so they bind either way.
+        self.create_storage_classes = create_storage_classes
         self._toolchain = toolchain
         self.progress = progress
         # Popen handles of components started by this object, so stop() can reap them
@@ -492,76 +496,37 @@ class ControlPlane:
             "extendedKeyUsage = clientAuth\n"
         )
         ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        self._openssl(
-            "req",
-            "-x509",
-            "-new",
-            "-config",
-            "openssl.cnf",
-            "-extensions",
-            "v3_ca",
-            *ec,
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=flightdeck-local-ca",
-        )
-        leaves = {
-            "apiserver": ("/CN=kube-apiserver", "v3_server"),
-            "admin": ("/O=system:masters/CN=flightdeck-admin", "v3_client"),
-            "controller-manager": ("/CN=system:kube-controller-manager", "v3_client"),
-            "scheduler": ("/CN=system:kube-scheduler", "v3_client"),
-            # kwok patches status of arbitrary resources (nodes, pods, PVs): cluster admin.
-            "kwok": ("/O=system:masters/CN=kwok", "v3_client"),
-        }
-        for name, (subj, ext) in leaves.items():
+        days = ["-days", "3650"]
+        # Two CAs as kubeadm has them: the cluster CA, and the front-proxy CA that the
+        # apiserver trusts for request-header authentication (aggregated APIs). Without the
+        # latter the controller-manager and scheduler log errors about a missing CA bundle.
+        for ca, cn in (("ca", "flightdeck-local-ca"), ("front-proxy-ca", "flightdeck-front-proxy-ca")):
             self._openssl(
-                "req",
-                "-new",
-                "-config",
-                "openssl.cnf",
+                *("req", "-x509", "-new", "-config", "openssl.cnf", "-extensions", "v3_ca"),
                 *ec,
-                "-keyout",
-                f"{name}.key",
-                "-out",
-                f"{name}.csr",
-                "-subj",
-                subj,
+                *("-keyout", f"{ca}.key", "-out", f"{ca}.crt", "-subj", f"/CN={cn}", *days),
+            )
+        leaves = {
+            "apiserver": ("ca", "/CN=kube-apiserver", "v3_server"),
+            "admin": ("ca", "/O=system:masters/CN=flightdeck-admin", "v3_client"),
+            "controller-manager": ("ca", "/CN=system:kube-controller-manager", "v3_client"),
+            "scheduler": ("ca", "/CN=system:kube-scheduler", "v3_client"),
+            # kwok patches status of arbitrary resources (nodes, pods, PVs): cluster admin.
+            "kwok": ("ca", "/O=system:masters/CN=kwok", "v3_client"),
+            "front-proxy-client": ("front-proxy-ca", "/CN=front-proxy-client", "v3_client"),
+        }
+        for name, (ca, subj, ext) in leaves.items():
+            self._openssl(
+                *("req", "-new", "-config", "openssl.cnf", *ec),
+                *("-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subj),
             )
             self._openssl(
-                "x509",
-                "-req",
-                "-in",
-                f"{name}.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                "0x" + secrets.token_hex(16),
-                "-days",
-                "3650",
-                "-extfile",
-                "openssl.cnf",
-                "-extensions",
-                ext,
-                "-out",
-                f"{name}.crt",
+                *("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key"),
+                *("-set_serial", "0x" + secrets.token_hex(16), *days),
+                *("-extfile", "openssl.cnf", "-extensions", ext, "-out", f"{name}.crt"),
             )
             (self.pki / f"{name}.csr").unlink()
-        self._openssl(
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            "sa.key",
-        )
+        self._openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key")
         self._openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")
         for key in self.pki.glob("*.key"):
             key.chmod(0o600)
@@ -654,12 +619,23 @@ class ControlPlane:
             f"--tls-cert-file={pki / 'apiserver.crt'}",
             f"--tls-private-key-file={pki / 'apiserver.key'}",
             f"--client-ca-file={pki / 'ca.crt'}",
+            f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
             f"--service-account-issuer={SA_ISSUER}",
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
+            # The default reconciler would publish 127.0.0.1 as the endpoint of the
+            # `kubernetes` Service, which validation rejects (loopback) every 10 s. Nothing
+            # runs in-cluster here, so the Service keeps no endpoints.
+            "--endpoint-reconciler-type=none",
             "--profiling=false",
             "--v=1",
         ]
@@ -892,6 +868,11 @@ class ControlPlane:
                 ) from exc
 
     def _create_storage(self, storage: Any, core: Any) -> None:
+        if self.create_storage_classes:
+            self._create_storage_classes(storage)
+        self._create_volume_pool(core)
+
+    def _create_storage_classes(self, storage: Any) -> None:
         self._create_or_skip(
             storage.create_storage_class,
             {
@@ -920,6 +901,9 @@ class ControlPlane:
                 "volumeBindingMode": "Immediate",
             },
         )
+        self.progress("created StorageClasses rook-cephfs and standard (default)")
+
+    def _create_volume_pool(self, core: Any) -> None:
         pools = (
             ("rook-cephfs", "ReadWriteMany", self.rwx_volumes, self.rwx_size, "cephfs"),
             ("standard", "ReadWriteOnce", self.rwo_volumes, self.rwo_size, "standard"),
@@ -946,8 +930,8 @@ class ControlPlane:
                     },
                 )
         self.progress(
-            f"created StorageClasses rook-cephfs, standard (default) and "
-            f"{self.rwx_volumes} RWX + {self.rwo_volumes} RWO PersistentVolumes"
+            f"created {self.rwx_volumes} RWX ({self.rwx_size}, rook-cephfs) and "
+            f"{self.rwo_volumes} RWO ({self.rwo_size}, standard) PersistentVolumes"
         )
 
     def _create_nodes(self, core: Any) -> None:
@@ -1049,6 +1033,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="CRDs to apply (default: $FLIGHTDECK_CRDS_DIR or ../shared/crds beside the repo)",
     )
     p_start.add_argument("--nodes", type=int, default=3)
+    p_start.add_argument(
+        "--no-storage-classes",
+        action="store_true",
+        help="create the PV pool but not the rook-cephfs/standard StorageClasses",
+    )
     p_start.add_argument("--timeout", type=float, default=300.0)
     for name in ("stop", "status"):
         p = sub.add_parser(name)
@@ -1059,7 +1048,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.cmd == "start":
             state_dir = args.state_dir or tempfile.mkdtemp(prefix="flightdeck-cp-")
-            cp = ControlPlane(state_dir, crds_dir=args.crds_dir, nodes=args.nodes)
+            cp = ControlPlane(
+                state_dir,
+                crds_dir=args.crds_dir,
+                nodes=args.nodes,
+                create_storage_classes=not args.no_storage_classes,
+            )
             kubeconfig = cp.start(timeout=args.timeout)
             print(f"state dir: {cp.state_dir}", file=sys.stderr)
             print(kubeconfig)

@@ -127,8 +127,6 @@ def test_max_user_connections_is_enforced(
             provider, {"connection": admin_connection, "user": user, "password": "one-pw", "max_user_connections": 1}
         )
     )
-    with mariadb_primary.connect(user=user, password="one-pw"):
-        with pytest.raises(pymysql.err.OperationalError) as err:
-            with mariadb_primary.connect(user=user, password="one-pw"):
-                pass
-        assert err.value.args[0] == 1226  # ER_USER_LIMIT_REACHED
+    with mariadb_primary.connect(user=user, password="one-pw"), pytest.raises(pymysql.err.OperationalError) as err:
+        mariadb_primary.connect(user=user, password="one-pw").__enter__()
+    assert err.value.args[0] == 1226  # ER_USER_LIMIT_REACHED

@@ -308,5 +308,5 @@ def test_every_field_is_documented() -> None:
     from components import config as module
 
     models = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, StackConfig.__mro__[1])]
-    undocumented = [m for model in models for m in walk(model, model.__name__) if not m.endswith(".mode")]
+    undocumented = [m for model in models for m in walk(model, model.__name__)]
     assert not undocumented

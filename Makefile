@@ -1,0 +1,40 @@
+# flightdeck: the two everyday commands are `make local` and `make test` (see README.md).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK ?= local
+PYTEST_ARGS ?=
+
+.PHONY: local render setup setup-all lint typecheck unit integration e2e test clean
+
+## local: dry-render the local default stack (objects + SQL plan in build/<stack>, sites listed)
+local: render
+
+render: setup
+	$(PY) -m tools.render_stack $(STACK)
+
+setup:
+	bash tools/setup.sh
+
+setup-all:
+	bash tools/setup.sh all
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check components tools tests __main__.py
+
+typecheck: setup
+	$(VENV)/bin/mypy components tools __main__.py
+
+unit: setup
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: setup
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+## test: everything CI runs: lint, types, then every test tier in one pytest run
+test: setup-all lint typecheck
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf build .mypy_cache .pytest_cache .ruff_cache

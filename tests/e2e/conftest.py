@@ -1,0 +1,144 @@
+"""Fixtures of the end-to-end tier: the real Pulumi engine and a stack of the SQL test program.
+
+``engine`` (session) runs ``tools.pulumi_toolchain ensure --allow-missing-plugins`` with its
+progress printed live (a cold build takes ~11 minutes), then applies the export lines of
+``tools.pulumi_toolchain env`` to ``os.environ`` for the rest of the session.
+
+``sql_stack`` (module) is a fresh file-backend stack of ``tests/e2e/programs/sql`` whose
+admin connection points at the ``mariadb_primary`` server; it is destroyed and removed
+afterwards, and every account/database with the module's name prefix is dropped.
+
+A missing prerequisite fails the test when ``CI=true`` and skips it elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+from pulumi import automation as auto
+
+from tests.e2e.sql_stack import (
+    REPO_ROOT,
+    Engine,
+    SqlEnv,
+    SqlStack,
+    baseline_sites,
+    cleanup_server,
+    workspace,
+    write_project,
+)
+from tools.mariadb_server import MariaDBServer
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+VENV = REPO_ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+ENSURE_TIMEOUT_S = 1800  # a cold engine build is ~11 minutes on 2 busy cores
+
+
+def unavailable(reason: str) -> NoReturn:
+    if IN_CI:
+        pytest.fail(f"e2e prerequisite missing in CI (never skipped there): {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _toolchain(args: list[str], request: pytest.FixtureRequest, timeout: float) -> tuple[int, str]:
+    """Run ``python -m tools.pulumi_toolchain ARGS`` and echo its output live (capture off)."""
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    cmd = [str(VENV_PYTHON), "-m", "tools.pulumi_toolchain", *args]
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    with subprocess.Popen(
+        cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if capman is not None:
+                with capman.global_and_fixture_disabled():
+                    print(f"[pulumi toolchain] {line.rstrip()}", file=sys.stderr, flush=True)
+            if time.monotonic() > deadline:
+                proc.kill()
+                unavailable(f"`{' '.join(cmd[1:])}` took longer than {timeout:.0f}s")
+        code = proc.wait()
+    return code, "\n".join(lines)
+
+
+def parse_exports(text: str, base: dict[str, str]) -> dict[str, str]:
+    """``export K=V`` lines (shell-quoted, may reference ``$VAR``) -> {K: expanded V}."""
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line.startswith("export "):
+            continue
+        (assignment,) = shlex.split(line[len("export ") :])
+        key, _, value = assignment.partition("=")
+        scope = {**base, **out}
+        out[key] = _expand(value, scope)
+    return out
+
+
+def _expand(value: str, scope: dict[str, str]) -> str:
+    for key in sorted(scope, key=len, reverse=True):
+        value = value.replace(f"${{{key}}}", scope[key]).replace(f"${key}", scope[key])
+    return value
+
+
+@pytest.fixture(scope="session")
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    if not VENV_PYTHON.exists():
+        unavailable(f"no project venv at {VENV}")
+    start = time.monotonic()
+    code, log = _toolchain(["ensure", "--allow-missing-plugins"], request, ENSURE_TIMEOUT_S)
+    if code != 0:
+        unavailable(f"`tools.pulumi_toolchain ensure --allow-missing-plugins` exited {code}:\n{log[-3000:]}")
+    code, exports = _toolchain(["env"], request, 120)
+    if code != 0:
+        unavailable(f"`tools.pulumi_toolchain env` exited {code}:\n{exports}")
+    env = parse_exports(exports, dict(os.environ))
+    pulumi = shutil.which("pulumi", path=env.get("PATH"))
+    if not env.get("PULUMI_HOME") or pulumi is None:
+        unavailable(f"`tools.pulumi_toolchain env` gave no usable PATH/PULUMI_HOME:\n{exports}")
+    proc = subprocess.run([pulumi, "version"], env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        unavailable(f"`{pulumi} version` failed: {proc.stdout}{proc.stderr}")
+    version = proc.stdout.strip()
+    print(f"[pulumi toolchain] engine {version} ready in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        yield Engine(env=env, cli_root=Path(pulumi).resolve().parent.parent, version=version)
+
+
+@pytest.fixture(scope="module")
+def sql_env(
+    engine: Engine, mariadb_primary: MariaDBServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SqlEnv]:
+    prefix = f"e{secrets.token_hex(3)}"
+    root = tmp_path_factory.mktemp("e2e-sql")
+    project_dir = write_project(root / "project", VENV)
+    ws = workspace(engine, project_dir, root / "backend")
+    stack = auto.Stack.create("e2e", ws)
+    admin: dict[str, Any] = mariadb_primary.info.as_connection_input()
+    sites = baseline_sites(prefix)
+    env = SqlEnv(SqlStack(stack, root / "backend", admin), mariadb_primary, prefix, sites, engine)
+    env.secrets_used.update([str(admin["password"]), *(s.password for s in sites)])
+    try:
+        yield env
+    finally:
+        try:
+            if env.stack.resources():
+                env.stack.configure(env.sites)
+                env.stack.destroy()
+            ws.remove_stack("e2e", force=True)
+        finally:
+            cleanup_server(mariadb_primary, prefix)

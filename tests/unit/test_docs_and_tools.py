@@ -1,0 +1,51 @@
+"""The README stays true to the model, and the dry renderer works on every stack file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools import config_reference, render_stack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_readme_configuration_reference_matches_the_model() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert config_reference.readme_section(readme) == config_reference.render(), (
+        "README.md is out of date: run python -m tools.config_reference --write"
+    )
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "make test" in readme
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_render_writes_objects_and_redacts_secrets(
+    stack: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert render_stack.main([stack, "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "https://" in printed
+    secrets = list(tmp_path.glob("*/Secret-*.yaml"))
+    assert secrets
+    for path in secrets:
+        assert yaml.safe_load(path.read_text())["stringData"] == render_stack.REDACTED
+    assert "mock-password" not in "".join(p.read_text() for p in tmp_path.rglob("*.yaml"))
+    plan = yaml.safe_load((tmp_path / "sql-plan.yaml").read_text())
+    assert plan["databases"] and plan["users"] and plan["grants"]
+    assert all(user["password"] == render_stack.REDACTED for user in plan["users"])
+
+
+def test_render_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        "config:\n  flightdeck:mysql: {mode: operator, readerCount: -1}\n"
+        "  flightdeck:certificates: {acmeEmail: ops@example.org}\n"
+    )
+    assert render_stack.main(["broken", "--stack-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "broken: mysql.readerCount: Input should be greater than or equal to 0" in capsys.readouterr().err
