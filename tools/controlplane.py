@@ -170,7 +170,9 @@ def pids_referencing(path: Path, *, components_only: bool = True) -> list[int]:
     count, so a shell or test runner that merely passed the folder as an argument is never
     mistaken for a leftover component.
     """
-    needle = str(path).encode()
+    # Every component argv names a file *inside* the folder; the trailing slash keeps
+    # /tmp/cp from matching the processes of a neighbour folder /tmp/cp2.
+    needle = (str(path).rstrip("/") + "/").encode()
     found: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():

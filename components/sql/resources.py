@@ -32,6 +32,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
+from .pickling import unwrap_pickler
 from .providers import DatabaseProvider, GrantProvider, UserProvider
 
 
@@ -84,6 +85,7 @@ class MySQLDatabase(Resource, module="mysql", name="Database"):
             "collation": args.collation,
             "drop_on_delete": args.drop_on_delete,
         }
+        unwrap_pickler()
         super().__init__(DatabaseProvider(), resource_name, props, _with_secret_outputs(opts, ["connection"]))
 
 
@@ -131,6 +133,7 @@ class MySQLUser(Resource, module="mysql", name="User"):
             "max_user_connections": args.max_user_connections,
             "require_tls": args.require_tls,
         }
+        unwrap_pickler()
         super().__init__(UserProvider(), resource_name, props, _with_secret_outputs(opts, ["connection", "password"]))
 
 
@@ -186,4 +189,5 @@ class MySQLGrant(Resource, module="mysql", name="Grant"):
             "privileges": args.privileges,
             "grant_option": args.grant_option,
         }
+        unwrap_pickler()
         super().__init__(GrantProvider(), resource_name, props, _with_secret_outputs(opts, ["connection"]))

@@ -4,7 +4,7 @@
 progress printed live (a cold build takes ~11 minutes), then applies the export lines of
 ``tools.pulumi_toolchain env`` to ``os.environ`` for the rest of the session.
 
-``sql_stack`` (module) is a fresh file-backend stack of ``tests/e2e/programs/sql`` whose
+``sql_env`` (module) is a fresh file-backend stack of ``tests/e2e/programs/sql`` whose
 admin connection points at the ``mariadb_primary`` server; it is destroyed and removed
 afterwards, and every account/database with the module's name prefix is dropped.
 
@@ -17,6 +17,7 @@ import os
 import secrets
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 import time
@@ -51,7 +52,7 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def _toolchain(args: list[str], request: pytest.FixtureRequest, timeout: float) -> tuple[int, str]:
+def _toolchain(args: list[str], request: pytest.FixtureRequest, timeout: float, echo: bool = True) -> tuple[int, str]:
     """Run ``python -m tools.pulumi_toolchain ARGS`` and echo its output live (capture off)."""
     capman = request.config.pluginmanager.getplugin("capturemanager")
     cmd = [str(VENV_PYTHON), "-m", "tools.pulumi_toolchain", *args]
@@ -63,7 +64,7 @@ def _toolchain(args: list[str], request: pytest.FixtureRequest, timeout: float) 
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
-            if capman is not None:
+            if echo and capman is not None:
                 with capman.global_and_fixture_disabled():
                     print(f"[pulumi toolchain] {line.rstrip()}", file=sys.stderr, flush=True)
             if time.monotonic() > deadline:
@@ -82,15 +83,8 @@ def parse_exports(text: str, base: dict[str, str]) -> dict[str, str]:
             continue
         (assignment,) = shlex.split(line[len("export ") :])
         key, _, value = assignment.partition("=")
-        scope = {**base, **out}
-        out[key] = _expand(value, scope)
+        out[key] = string.Template(value).safe_substitute({**base, **out})
     return out
-
-
-def _expand(value: str, scope: dict[str, str]) -> str:
-    for key in sorted(scope, key=len, reverse=True):
-        value = value.replace(f"${{{key}}}", scope[key]).replace(f"${key}", scope[key])
-    return value
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +95,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     code, log = _toolchain(["ensure", "--allow-missing-plugins"], request, ENSURE_TIMEOUT_S)
     if code != 0:
         unavailable(f"`tools.pulumi_toolchain ensure --allow-missing-plugins` exited {code}:\n{log[-3000:]}")
-    code, exports = _toolchain(["env"], request, 120)
+    code, exports = _toolchain(["env"], request, 120, echo=False)
     if code != 0:
         unavailable(f"`tools.pulumi_toolchain env` exited {code}:\n{exports}")
     env = parse_exports(exports, dict(os.environ))
@@ -137,7 +131,6 @@ def sql_env(
     finally:
         try:
             if env.stack.resources():
-                env.stack.configure(env.sites)
                 env.stack.destroy()
             ws.remove_stack("e2e", force=True)
         finally:

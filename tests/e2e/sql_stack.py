@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import secrets
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,8 +53,8 @@ class Site:
     name: str
     database: str
     user: str
-    password: str
-    privileges: tuple[str, ...]
+    password: str = field(repr=False)
+    privileges: tuple[str, ...] = ()
     charset: str | None = None
     collation: str | None = None
     drop_on_delete: bool | None = None
@@ -107,7 +109,7 @@ def workspace(engine: Engine, project_dir: Path, backend_dir: Path) -> auto.Loca
         **engine.env,
         "PULUMI_BACKEND_URL": f"file://{backend_dir}",
         "PULUMI_CONFIG_PASSPHRASE": "flightdeck-e2e",
-        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONPATH": os.environ.get("TEMPHACK_E2E_PYTHONPATH", str(REPO_ROOT)),
         "NO_COLOR": "1",
     }
     return auto.LocalWorkspace(
@@ -128,7 +130,7 @@ class SqlEnv:
     sites: list[Site]
     engine: Engine
     # every password this module ever handed to Pulumi (site passwords and the admin's)
-    secrets_used: set[str] = field(default_factory=set)
+    secrets_used: set[str] = field(default_factory=set, repr=False)
 
     def site(self, name: str) -> Site:
         return next(s for s in self.sites if s.name == name)
@@ -185,7 +187,8 @@ class _Recorder:
     def on_event(self, event: auto.EngineEvent) -> None:
         with self._lock:
             pre = event.resource_pre_event
-            if pre is not None and pre.metadata.type != "pulumi:pulumi:Stack":
+            kind = pre.metadata.type if pre is not None else ""
+            if pre is not None and kind != "pulumi:pulumi:Stack" and not kind.startswith("pulumi:providers:"):
                 op = str(getattr(pre.metadata.op, "value", pre.metadata.op))
                 if op != "same":
                     self.steps[pre.metadata.urn.split("::")[-1]] = op
@@ -263,8 +266,21 @@ class SqlStack:
         self.configure(sites)
         return self.up()
 
-    def export_text(self) -> str:
-        return json.dumps(self.stack.export_stack().deployment, sort_keys=True)
+    def cli(self, args: list[str]) -> str:
+        """Run ``pulumi ARGS --stack <this stack>`` in the workspace's environment; its stdout."""
+        ws = self.stack.workspace
+        assert isinstance(ws, auto.LocalWorkspace)
+        proc = subprocess.run(
+            [ws.pulumi_command.command, *args, "--stack", self.stack.name, "--non-interactive"],
+            cwd=self.project_dir,
+            env={**os.environ, **(ws.env_vars or {})},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, f"pulumi {' '.join(args)} exited {proc.returncode}: {proc.stderr[-2000:]}"
+        return proc.stdout
 
     def resources(self) -> dict[str, dict[str, Any]]:
         """State resources by name (last URN segment), excluding the stack and providers."""

@@ -13,7 +13,6 @@ connections, before and after the operation.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +32,7 @@ from tests.e2e.sql_stack import (
     show_grants,
     statement_log,
 )
-from tools.mariadb_server import free_port
+from tools.mariadb_server import MariaDBServer, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -48,11 +47,35 @@ def with_site(sites: list[Site], changed: Site) -> list[Site]:
     return [changed if s.name == changed.name else s for s in sites]
 
 
+def logs_in(server: MariaDBServer, site: Site, database: str | None = None) -> bool:
+    """Whether ``site.user`` can log in with ``site.password`` (kept out of assertion messages)."""
+    return can_login(server, site.user, site.password, database)
+
+
 def secret_value(value: Any) -> bool:
     """True for a value the deployment stores encrypted."""
-    return isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == (
-        "1b47061264138c4ac30d75fd1eb44270"
-    )
+    return isinstance(value, dict) and value.get(SECRET_SIG[0]) == SECRET_SIG[1]
+
+
+SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+
+
+def count_found(text: str, needles: set[str]) -> int:
+    """How many of ``needles`` occur in ``text`` (a count, so failures never print one)."""
+    return sum(1 for n in needles if n in text)
+
+
+def plaintext_paths(value: Any, needles: set[str], path: str = "$") -> list[str]:
+    """JSON paths of strings holding a needle, not descending into secret envelopes."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG[0]) == SECRET_SIG[1]:
+            return []
+        return [p for k, v in value.items() for p in plaintext_paths(v, needles, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in plaintext_paths(v, needles, f"{path}[{i}]")]
+    if isinstance(value, str) and count_found(value, needles):
+        return [path]
+    return []
 
 
 def assert_no_writes(delta: Any) -> None:
@@ -94,10 +117,10 @@ def test_up_creates_databases_users_and_grants(sql_env: SqlEnv) -> None:
     for site in sql_env.sites:
         # exactly one database-level grant besides the USAGE line
         assert set(show_grants(server, site.user)) == {"*.*", f"{site.database}.*"}
-        assert can_login(server, site.user, site.password, site.database), site.name
-        assert not can_login(server, site.user, site.password + "x"), site.name
+        assert logs_in(server, site, site.database), site.name
+        assert not logs_in(server, site.replace(password=site.password + "x")), site.name
     # a site's user cannot open another site's database
-    assert not can_login(server, alpha.user, alpha.password, bravo.database)
+    assert not logs_in(server, alpha, bravo.database)
 
 
 # 3 -----------------------------------------------------------------------------------------------
@@ -134,15 +157,15 @@ def test_password_rotation_updates_only_the_user(sql_env: SqlEnv) -> None:
     stack, server = sql_env.stack, sql_env.server
     stack.converge(sql_env.sites)
     old = sql_env.site("bravo")
-    assert can_login(server, old.user, old.password)
+    assert logs_in(server, old)
     bravo = old.replace(password=sql_env.new_password("bravo-rotated"))
     stack.configure(with_site(sql_env.sites, bravo))
     with server_writes(server) as delta:
         result = stack.up()
     assert result.steps == {"bravo-user": "update"}
     assert delta.nonzero == {"Com_alter_user": 1}
-    assert not can_login(server, bravo.user, old.password)
-    assert can_login(server, bravo.user, bravo.password, bravo.database)
+    assert not logs_in(server, old)
+    assert logs_in(server, bravo, bravo.database)
     assert db_grants(server, bravo.user, bravo.database) == {"ALL PRIVILEGES"}
 
 
@@ -169,7 +192,9 @@ def test_refresh_detects_drift_and_up_repairs_it(sql_env: SqlEnv) -> None:
     stack.converge(sql_env.sites)
     alpha, bravo, charlie = (sql_env.site(n) for n in ("alpha", "bravo", "charlie"))
     # drift made by hand, behind Pulumi's back
-    server.query(f"REVOKE INSERT ON `{alpha.database}`.* FROM %s@'%%'", (alpha.user,))
+    # the grant is on the escaped pattern (`a\_b`.*), exactly as SHOW GRANTS prints it
+    escaped = alpha.database.replace("_", "\\_")
+    server.query(f"REVOKE INSERT ON `{escaped}`.* FROM %s@'%%'", (alpha.user,))
     server.query("DROP USER %s@'%%'", (bravo.user,))
     server.query(f"ALTER DATABASE `{charlie.database}` CHARACTER SET latin1 COLLATE latin1_swedish_ci")
 
@@ -191,7 +216,7 @@ def test_refresh_detects_drift_and_up_repairs_it(sql_env: SqlEnv) -> None:
     repaired = stack.up()
     assert repaired.steps == plan.steps
     assert db_grants(server, alpha.user, alpha.database) == {"SELECT", "INSERT"}
-    assert can_login(server, bravo.user, bravo.password, bravo.database)
+    assert logs_in(server, bravo, bravo.database)
     assert db_grants(server, bravo.user, bravo.database) == {"ALL PRIVILEGES"}
     assert databases(server, sql_env.prefix)[charlie.database] == ("utf8mb4", "utf8mb4_unicode_ci")
 
@@ -213,6 +238,7 @@ def test_removed_site_keeps_database_drops_user(sql_env: SqlEnv) -> None:
     assert result.steps == dict.fromkeys(names("charlie"), "delete")
     assert delta.nonzero == {"Com_revoke": 1, "Com_drop_user": 1}
     assert charlie.database in databases(server, sql_env.prefix)  # kept: drop_on_delete is false
+    assert f"database '{charlie.database}' removed from the stack but KEPT" in result.output  # the operator is told
     assert charlie.user not in accounts(server, sql_env.prefix)
     assert not [row for row in db_grant_rows(server, sql_env.prefix) if row[0] == charlie.user]
 
@@ -228,11 +254,12 @@ def test_removed_site_with_drop_on_delete_drops_database(sql_env: SqlEnv) -> Non
     assert result.steps == dict.fromkeys(names("charlie"), "delete")
     assert delta.nonzero == {"Com_revoke": 1, "Com_drop_user": 1, "Com_drop_db": 1}
     assert charlie.database not in databases(server, sql_env.prefix)
+    assert f"database '{charlie.database}' dropped (drop_on_delete was true)" in result.output
     assert charlie.user not in accounts(server, sql_env.prefix)
     # the other sites are untouched
     for site in sql_env.sites:
         if site.name != "charlie":
-            assert can_login(server, site.user, site.password, site.database), site.name
+            assert logs_in(server, site, site.database), site.name
 
 
 # 7 -----------------------------------------------------------------------------------------------
@@ -240,12 +267,19 @@ def test_state_never_holds_a_plaintext_password(sql_env: SqlEnv) -> None:
     stack = sql_env.stack
     stack.converge(sql_env.sites)
     stack.refresh()  # read() results are stored too
-    exported = stack.export_text()
-    assert sql_env.secrets_used  # the admin password and every site password ever used
-    leaked = sorted(p for p in sql_env.secrets_used if p in exported)
-    assert not leaked, f"{len(leaked)} plaintext password(s) in the exported deployment"
+    needles = sql_env.secrets_used  # the admin password and every site password ever used
+    current = {str(stack.admin["password"]), *(s.password for s in sql_env.sites)}
 
-    # and the secret outputs are really stored as secrets
+    # The Automation API's export_stack() runs `pulumi stack export --show-secrets`, so secret
+    # values come back decrypted, inside their secret envelopes.  Outside an envelope there
+    # must be none; inside, the current ones must be found (proves the search can see them).
+    deployment = stack.stack.export_stack().deployment
+    outside = plaintext_paths(deployment, needles)
+    assert not outside, f"plaintext password outside a secret envelope at {outside}"
+    inside = {n for n in current if n in json.dumps(deployment)}
+    assert inside == current, f"{len(current - inside)} current password(s) not found even as secrets"
+
+    # the secret outputs and inputs are really stored as secrets
     state = stack.resources()
     assert set(state) == names(*(s.name for s in sql_env.sites))
     for name, res in state.items():
@@ -256,16 +290,16 @@ def test_state_never_holds_a_plaintext_password(sql_env: SqlEnv) -> None:
             assert secret_value(outputs["password"]), name
             assert secret_value(inputs["password"]), name
 
-    # nor anywhere else on disk or in the CLI's output: backend (history, backups), stack config
+    # what is stored is ciphertext: the plain `pulumi stack export`, every backend file
+    # (checkpoint, history, backups), the stack config file, and everything the CLI printed
+    assert count_found(stack.cli(["stack", "export"]), needles) == 0, "plaintext password in `pulumi stack export`"
     files = [p for p in stack.backend_dir.rglob("*") if p.is_file()]
     files += list(stack.project_dir.glob("Pulumi*.yaml"))
     assert any("history" in str(p) for p in files), "the backend kept no update history?"
     for path in files:
-        text = Path(path).read_bytes().decode("utf-8", "replace")
-        assert not [p for p in sql_env.secrets_used if p in text], f"plaintext password in {path}"
-    transcript = "\n".join(stack.transcript)
-    assert not [p for p in sql_env.secrets_used if p in transcript], "plaintext password in the CLI output"
-    json.loads(exported)  # it is the real deployment JSON, not an error text
+        text = path.read_bytes().decode("utf-8", "replace")
+        assert count_found(text, needles) == 0, f"plaintext password in {path}"
+    assert count_found("\n".join(stack.transcript), needles) == 0, "plaintext password in the CLI output"
 
 
 # 8 -----------------------------------------------------------------------------------------------

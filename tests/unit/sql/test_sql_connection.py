@@ -58,7 +58,7 @@ def test_cache_key_changes_with_credentials() -> None:
     assert parse_connection(BASE).cache_key() == parse_connection(dict(BASE)).cache_key()
 
 
-@pytest.mark.parametrize("unknown", [UNKNOWN, Unknown()])
+@pytest.mark.parametrize("unknown", [UNKNOWN, Unknown()])  # type: ignore[no-untyped-call]
 def test_unknowns_are_tolerated_by_validation_and_refused_by_parsing(unknown: Any) -> None:
     assert connection_errors(unknown) == []
     assert connection_errors({**BASE, "host": unknown, "password": unknown}) == []
@@ -105,7 +105,8 @@ def _pod(name: str, ready: bool, phase: str = "Running", deleting: bool = False,
 
 def test_pick_pod_prefers_ready_non_terminating() -> None:
     pods = [_pod("db-2", True, deleting=True), _pod("db-1", False), _pod("db-0", True), _pod("db-3", True, "Pending")]
-    assert pick_pod(pods).metadata.name == "db-0"
+    chosen = pick_pod(pods)
+    assert chosen is not None and chosen.metadata.name == "db-0"
     assert pick_pod([_pod("db-1", False)]) is None
 
 

@@ -21,7 +21,7 @@ def test_missing_binaries_trigger_the_project_setup_script(monkeypatch: pytest.M
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(mariadb_server, "_find_binary", lambda names: "/usr/sbin/x" if installed["done"] else None)
-    monkeypatch.setattr(mariadb_server.subprocess, "run", fake_run)
+    monkeypatch.setattr("tools.mariadb_server.subprocess.run", fake_run)
     assert mariadb_server.ensure_installed() == "/usr/sbin/x"
     assert calls and calls[0][0] == "bash" and calls[0][1].endswith("tools/setup.sh") and calls[0][2] == "mariadb"
 
@@ -29,7 +29,7 @@ def test_missing_binaries_trigger_the_project_setup_script(monkeypatch: pytest.M
 def test_failed_install_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mariadb_server, "_find_binary", lambda names: None)
     monkeypatch.setattr(
-        mariadb_server.subprocess, "run", lambda cmd, **_: subprocess.CompletedProcess(cmd, 1, "", "apt failed")
+        "tools.mariadb_server.subprocess.run", lambda cmd, **_: subprocess.CompletedProcess(cmd, 1, "", "apt failed")
     )
     with pytest.raises(mariadb_server.MariaDBServerError, match="apt failed"):
         mariadb_server.ensure_installed()

@@ -19,7 +19,7 @@ from components.sql.privileges import DATABASE_LEVEL_PRIVILEGES
 from components.sql.providers import DatabaseProvider, GrantProvider, UserProvider
 
 CONN = {"mode": "direct", "host": "db", "port": 3306, "user": "root", "password": "Adm1n-Secret"}
-UNKNOWNS = [UNKNOWN, Unknown()]
+UNKNOWNS = [UNKNOWN, Unknown()]  # type: ignore[no-untyped-call]
 
 
 def failures(result: Any) -> dict[str, str]:
@@ -163,8 +163,9 @@ def test_replacement_and_in_place_fields() -> None:
     olds = _outs(grant, base)
     for key, value in (("user", "b"), ("host", "10.%"), ("database", "d2"), ("table", "t")):
         assert grant.diff("id", olds, grant.check({}, {**base, key: value}).inputs).replaces == [key]
-    for key, value in (("privileges", ["SELECT", "INSERT"]), ("grant_option", True)):
-        diff = grant.diff("id", olds, grant.check({}, {**base, key: value}).inputs)
+    in_place: list[tuple[str, Any]] = [("privileges", ["SELECT", "INSERT"]), ("grant_option", True)]
+    for key, new_value in in_place:
+        diff = grant.diff("id", olds, grant.check({}, {**base, key: new_value}).inputs)
         assert diff.changes is True and diff.replaces == []
 
 
@@ -222,7 +223,7 @@ def test_resources_type_tokens_and_provider_by_reference() -> None:
         MySQLUserArgs,
     )
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def build() -> Any:
         conn = pulumi.Output.secret(CONN)
         db = MySQLDatabase("blog-db", MySQLDatabaseArgs(database="blog", connection=conn))
@@ -253,3 +254,44 @@ def test_secret_outputs_are_always_requested() -> None:
     merged = _with_secret_outputs(pulumi.ResourceOptions(protect=True), ["connection", "password"])
     assert merged.protect is True
     assert set(merged.additional_secret_outputs or []) == {"connection", "password"}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    st.sampled_from([DatabaseProvider, UserProvider, GrantProvider]),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "connection",
+                "database",
+                "charset",
+                "collation",
+                "drop_on_delete",
+                "user",
+                "host",
+                "password",
+                "max_user_connections",
+                "require_tls",
+                "table",
+                "privileges",
+                "grant_option",
+            ]
+        ),
+        json_values,
+        max_size=8,
+    ),
+)
+def test_check_and_diff_never_crash_on_garbage(cls: Any, news: dict[str, Any]) -> None:
+    """A crash in check shows the user a traceback instead of a field-named message."""
+    provider = cls()
+    news = {**news, "connection": news.get("connection", {**CONN, "password": "Garbage-Secret-1"})}
+    result = provider.check({}, news)
+    for failure in result.failures:
+        assert failure.reason.startswith(f"{failure.property}") and "Garbage-Secret-1" not in failure.reason
+    provider.diff("id", result.inputs, result.inputs)

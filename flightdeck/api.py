@@ -1,0 +1,758 @@
+"""The importable flightdeck API: preview, up, refresh, destroy and outputs of a stack.
+
+Built on the Pulumi Automation API with a *local program* (a ``LocalWorkspace`` whose
+``work_dir`` is the project: this repository by default), so the program, its virtualenv and
+the dynamic providers behave exactly as under ``pulumi up``::
+
+    from flightdeck.api import Flightdeck, Settings
+
+    fd = Flightdeck(Settings(backend_url="s3://flightdeck-state", passphrase_file="/run/secrets/pp"))
+    preview = fd.preview("prod", on_event=lambda e: print(e.kind, e.step and e.step.name))
+    print(preview.summary, [s.name for s in preview.steps if s.op == "replace"])
+    print(preview.pr_summary().markdown)
+    result = fd.up("prod")
+    print(result.outputs["sites"].value)
+
+Concurrency: every operation, preview included, holds a per-stack ``flock`` (a lock file under
+the backend directory for ``file://`` backends, else under ``lock_dir``), so threads and
+processes of one host run one operation per stack at a time; the others wait up to
+``lock_timeout`` seconds and then get :class:`StackLockedError` naming the holder. The
+engine's own lock (taken by up/refresh/destroy, also by plain ``pulumi`` commands) is reported
+the same way. Results are typed dataclasses; secret outputs are masked in ``repr`` and
+``to_dict`` unless asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pulumi import automation as auto
+
+from flightdeck import pr_summary
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SECRET_MASK = "[secret]"  # noqa: S105 (the mask, not a password)
+
+Operation = Literal["preview", "up", "refresh", "destroy"]
+EventKind = Literal[
+    "waiting-for-lock", "started", "step", "step-done", "step-failed", "diagnostic", "policy", "summary", "cancelled"
+]
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+class FlightdeckError(Exception):
+    """Base of every error this API raises on purpose. ``exit_code`` is the CLI's."""
+
+    exit_code = 1
+
+
+class StackNotFoundError(FlightdeckError):
+    exit_code = 2
+
+
+class PulumiUnavailableError(FlightdeckError):
+    """The ``pulumi`` CLI cannot be found or run."""
+
+
+class StackLockedError(FlightdeckError):
+    """Another operation holds the stack (ours: after waiting ``lock_timeout``; the engine's: at once)."""
+
+    exit_code = 4
+
+    def __init__(self, stack: str, holder: str, waited: float, lock_file: str | None = None) -> None:
+        self.stack = stack
+        self.holder = holder
+        self.waited = waited
+        self.lock_file = lock_file
+        super().__init__(f"stack {stack!r} is locked by {holder} (waited {waited:.0f}s)")
+
+
+class OperationFailedError(FlightdeckError):
+    """The engine ran and failed. ``result`` holds what it did and reported before failing."""
+
+    def __init__(self, result: OperationResult, message: str) -> None:
+        self.result = result
+        super().__init__(message)
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceStep:
+    """One engine step on one resource (``same`` steps are counted in the summary, not listed)."""
+
+    op: str
+    urn: str
+    type: str
+    name: str
+    diffs: tuple[str, ...] = ()
+    replace_reasons: tuple[str, ...] = ()
+    protected: bool = False
+    retained: bool = False
+    status: Literal["planned", "running", "done", "failed"] = "planned"
+
+    def to_digest_step(self) -> dict[str, Any]:
+        """The ``PreviewDigest`` step shape :mod:`flightdeck.pr_summary` reads."""
+        state = {"type": self.type, "protect": self.protected, "retainOnDelete": self.retained}
+        step: dict[str, Any] = {"op": self.op, "urn": self.urn, "oldState": state, "newState": state}
+        if self.diffs:
+            step["diffReasons"] = list(self.diffs)
+        if self.replace_reasons:
+            step["replaceReasons"] = list(self.replace_reasons)
+        return step
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str
+    message: str
+    urn: str | None = None
+
+
+@dataclass(frozen=True)
+class StackOutput:
+    value: Any = field(repr=False)
+    secret: bool = False
+
+    def __repr__(self) -> str:
+        return f"StackOutput(value={SECRET_MASK if self.secret else repr(self.value)}, secret={self.secret})"
+
+    def shown(self, show_secrets: bool = False) -> Any:
+        return SECRET_MASK if self.secret and not show_secrets else self.value
+
+
+@dataclass(frozen=True)
+class OperationEvent:
+    """What the ``on_event`` callback receives (on an engine thread: keep it quick)."""
+
+    kind: EventKind
+    operation: str
+    stack: str
+    step: ResourceStep | None = None
+    message: str | None = None
+    severity: str | None = None
+    summary: dict[str, int] | None = None
+    raw: auto.EngineEvent | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class OperationResult:
+    operation: str
+    stack: str
+    succeeded: bool
+    summary: dict[str, int]
+    steps: list[ResourceStep]
+    diagnostics: list[Diagnostic]
+    outputs: dict[str, StackOutput] = field(default_factory=dict)
+    duration_seconds: float = 0.0
+    digest: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def changes(self) -> int:
+        """Resources the operation changes (everything but ``same``)."""
+        return sum(n for op, n in self.summary.items() if op != "same")
+
+    @property
+    def errors(self) -> list[str]:
+        return [d.message for d in self.diagnostics if d.severity == "error"]
+
+    def preview_digest(self) -> dict[str, Any]:
+        """The ``pulumi preview --json`` digest, or one built from the engine events."""
+        if self.digest is not None:
+            return self.digest
+        return {
+            "changeSummary": dict(self.summary),
+            "steps": [step.to_digest_step() for step in self.steps],
+            "diagnostics": [{"severity": d.severity, "message": d.message, "urn": d.urn} for d in self.diagnostics],
+        }
+
+    def pr_summary(self, title: str = "Pulumi preview") -> pr_summary.Summary:
+        return pr_summary.render(self.preview_digest(), stack=self.stack, title=title)
+
+    def to_dict(self, show_secrets: bool = False) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "stack": self.stack,
+            "succeeded": self.succeeded,
+            "summary": dict(self.summary),
+            "changes": self.changes,
+            "steps": [
+                {
+                    "op": s.op,
+                    "type": s.type,
+                    "name": s.name,
+                    "urn": s.urn,
+                    "diffs": list(s.diffs),
+                    "replaceReasons": list(s.replace_reasons),
+                    "protected": s.protected,
+                    "status": s.status,
+                }
+                for s in self.steps
+            ],
+            "diagnostics": [{"severity": d.severity, "message": d.message, "urn": d.urn} for d in self.diagnostics],
+            "outputs": {k: {"value": v.shown(show_secrets), "secret": v.secret} for k, v in self.outputs.items()},
+            "durationSeconds": round(self.duration_seconds, 3),
+        }
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the project, state and secrets are. Unset values fall back to the environment.
+
+    ``env`` is passed to every ``pulumi`` process on top of this process's environment (cloud
+    credentials for the backend, ``PULUMI_HOME`` ...). ``passphrase``/``passphrase_file`` set
+    ``PULUMI_CONFIG_PASSPHRASE(_FILE)``; ``secrets_provider`` (``passphrase``,
+    ``awskms://...`` ...) is used when a stack is created (``create_missing``).
+    """
+
+    work_dir: Path = REPO_ROOT
+    backend_url: str | None = None
+    secrets_provider: str | None = None
+    passphrase: str | None = field(default=None, repr=False)
+    passphrase_file: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    pulumi_root: Path | None = None  # directory holding bin/pulumi; None: `pulumi` on PATH
+    lock_dir: Path | None = None
+    lock_timeout: float = 60.0
+    create_missing: bool = False
+    color: str = "never"
+
+    def pulumi_env(self) -> dict[str, str]:
+        env = dict(self.env)
+        if self.backend_url:
+            env["PULUMI_BACKEND_URL"] = self.backend_url
+        if self.passphrase is not None:
+            env["PULUMI_CONFIG_PASSPHRASE"] = self.passphrase
+        if self.passphrase_file is not None:
+            env["PULUMI_CONFIG_PASSPHRASE_FILE"] = str(self.passphrase_file)
+        return env
+
+    def effective_backend_url(self) -> str | None:
+        return self.pulumi_env().get("PULUMI_BACKEND_URL") or os.environ.get("PULUMI_BACKEND_URL")
+
+
+def project_name(work_dir: Path) -> str:
+    for name in ("Pulumi.yaml", "Pulumi.yml"):
+        path = work_dir / name
+        if path.exists():
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            return str(document.get("name", "project"))
+    raise FlightdeckError(f"{work_dir} is not a Pulumi project (no Pulumi.yaml)")
+
+
+def _file_backend_dir(url: str, work_dir: Path) -> Path | None:
+    if not url.startswith("file://"):
+        return None
+    path = urlsplit(url).netloc + urlsplit(url).path if not url.startswith("file:///") else urlsplit(url).path
+    path = path.split("?", 1)[0]
+    resolved = Path(os.path.expanduser(path)) if path else Path.home()
+    return resolved if resolved.is_absolute() else work_dir / resolved
+
+
+def _safe(part: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", part) or "_"
+
+
+# -- the per-stack lock ---------------------------------------------------------------------------
+
+
+class StackLock:
+    """An exclusive ``flock`` on one lock file; waits up to ``timeout`` seconds, then raises."""
+
+    POLL_SECONDS = 0.2
+    # Re-entry: the thread that holds a stack's lock may run operations on that stack inside it.
+    _held: ClassVar[dict[str, tuple[int, int]]] = {}
+    _held_guard = threading.Lock()
+
+    def __init__(
+        self, path: Path, stack: str, operation: str, timeout: float, on_wait: Callable[[str], None] | None = None
+    ) -> None:
+        self.path = path
+        self.stack = stack
+        self.operation = operation
+        self.timeout = timeout
+        self.on_wait = on_wait
+        self._fd: int | None = None
+        self._reentered = False
+
+    def holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            info = {}
+        if not info:
+            return "another flightdeck operation"
+        return (
+            f"{info.get('operation', '?')} by pid {info.get('pid', '?')} on {info.get('host', '?')} "
+            f"since {info.get('since', '?')}"
+        )
+
+    def acquire(self) -> None:
+        key = str(self.path)
+        with self._held_guard:
+            owner = self._held.get(key)
+            if owner is not None and owner[0] == threading.get_ident():
+                self._held[key] = (owner[0], owner[1] + 1)
+                self._reentered = True
+                return
+        self._reentered = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        started = time.monotonic()
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                if waited >= self.timeout:
+                    holder = self.holder()
+                    os.close(fd)
+                    raise StackLockedError(self.stack, holder, waited, str(self.path)) from None
+                if not announced and self.on_wait is not None:
+                    self.on_wait(self.holder())
+                    announced = True
+                time.sleep(min(self.POLL_SECONDS, max(self.timeout - waited, 0.01)))
+        info = {
+            "operation": self.operation,
+            "stack": self.stack,
+            "pid": os.getpid(),
+            "thread": threading.get_ident(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+        with self._held_guard:
+            self._held[key] = (threading.get_ident(), 1)
+
+    def release(self) -> None:
+        key = str(self.path)
+        with self._held_guard:
+            owner = self._held.get(key)
+            if self._reentered and owner is not None:
+                self._held[key] = (owner[0], owner[1] - 1)
+                self._reentered = False
+                return
+            if self._fd is not None:
+                self._held.pop(key, None)
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> StackLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+# -- engine events -> typed steps -----------------------------------------------------------------
+
+
+def _step(metadata: auto.events.StepEventMetadata, status: str) -> ResourceStep:
+    typ, name = pr_summary.split_urn(metadata.urn)
+    states = [s for s in (metadata.old, metadata.new) if s is not None]
+    return ResourceStep(
+        op=metadata.op.value if hasattr(metadata.op, "value") else str(metadata.op),
+        urn=metadata.urn,
+        type=metadata.type or typ,
+        name=name,
+        diffs=tuple(metadata.diffs or ()),
+        replace_reasons=tuple(metadata.keys or ()),
+        protected=any(bool(s.protect) for s in states),
+        retained=any(bool(getattr(s, "retain_on_delete", False)) for s in states),
+        status=status,  # type: ignore[arg-type]
+    )
+
+
+def _op_map(changes: Mapping[Any, int] | None) -> dict[str, int]:
+    return {(k.value if hasattr(k, "value") else str(k)): int(v) for k, v in (changes or {}).items()}
+
+
+class _Recorder:
+    """Turns engine events into steps/diagnostics and forwards them to the caller's callback."""
+
+    def __init__(self, operation: str, stack: str, callback: Callable[[OperationEvent], None] | None) -> None:
+        self.operation = operation
+        self.stack = stack
+        self.callback = callback
+        self.lock = threading.Lock()
+        self.steps: dict[tuple[str, str], ResourceStep] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.summary: dict[str, int] | None = None
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.callback_errors = 0
+
+    def emit(self, event: OperationEvent) -> None:
+        if self.callback is None:
+            return
+        try:
+            self.callback(event)
+        except Exception:  # a broken progress callback must not break the operation
+            self.callback_errors += 1
+
+    def __call__(self, event: auto.EngineEvent) -> None:
+        converted = self._convert(event)
+        if converted is not None:
+            self.emit(converted)
+
+    def _convert(self, event: auto.EngineEvent) -> OperationEvent | None:
+        planned = "planned" if self.operation == "preview" else "running"
+        with self.lock:
+            if event.prelude_event is not None:
+                return self._event("started", event)
+            if event.resource_pre_event is not None:
+                step = _step(event.resource_pre_event.metadata, planned)
+                self._keep(step)
+                return self._event("step", event, step=step)
+            if event.res_outputs_event is not None:
+                step = _step(event.res_outputs_event.metadata, "planned" if planned == "planned" else "done")
+                self._keep(step)
+                return self._event("step-done", event, step=step)
+            if event.res_op_failed_event is not None:
+                step = _step(event.res_op_failed_event.metadata, "failed")
+                self._keep(step)
+                return self._event("step-failed", event, step=step)
+            if event.diagnostic_event is not None:
+                diag = event.diagnostic_event
+                if diag.severity == "debug":
+                    return None
+                message = diag.message.rstrip()
+                self.diagnostics.append(Diagnostic(diag.severity, message, diag.urn))
+                return self._event("diagnostic", event, message=message, severity=diag.severity)
+            if event.policy_event is not None:
+                policy = event.policy_event
+                message = f"{policy.policy_pack_name}/{policy.policy_name}: {policy.message}".rstrip()
+                severity = "error" if policy.enforcement_level == "mandatory" else "warning"
+                self.diagnostics.append(Diagnostic(severity, message, policy.resource_urn))
+                return self._event("policy", event, message=message, severity=severity)
+            if event.summary_event is not None:
+                self.summary = _op_map(event.summary_event.resource_changes)
+                return self._event("summary", event, summary=dict(self.summary))
+            if event.cancel_event is not None:
+                return self._event("cancelled", event)
+        return None
+
+    def _event(self, kind: EventKind, event: auto.EngineEvent, **fields: Any) -> OperationEvent:
+        return OperationEvent(kind, self.operation, self.stack, raw=event, **fields)
+
+    def _keep(self, step: ResourceStep) -> None:
+        key = (step.urn, step.op)
+        if step.op == "same" and key not in self.steps:
+            self.steps[key] = step
+            return
+        previous = self.steps.get(key)
+        if previous is not None and previous.status == "failed":
+            return
+        self.steps[key] = step
+
+    def result(self, succeeded: bool, started: float, **extra: Any) -> OperationResult:
+        with self.lock:
+            steps = [s for s in self.steps.values() if s.op != "same"]
+            summary = dict(self.summary) if self.summary is not None else {}
+            if not summary:
+                for step in self.steps.values():
+                    summary[step.op] = summary.get(step.op, 0) + 1
+            return OperationResult(
+                operation=self.operation,
+                stack=self.stack,
+                succeeded=succeeded,
+                summary=summary,
+                steps=steps,
+                diagnostics=list(self.diagnostics),
+                duration_seconds=time.monotonic() - started,
+                **extra,
+            )
+
+    def failure_message(self) -> str:
+        errors = [d.message.strip().removeprefix("error: ") for d in self.diagnostics if d.severity == "error"]
+        generic = {"update failed", "preview failed", "refresh failed", "destroy failed"}
+        errors = [e for e in errors if e.strip() not in generic] or errors
+        if errors:
+            return "\n".join(errors[:5])
+        tail = [line for line in self.stderr if line.strip()][-5:]
+        return "\n".join(tail) or "the pulumi command failed"
+
+
+# -- the API --------------------------------------------------------------------------------------
+
+EventCallback = Callable[[OperationEvent], None]
+OutputCallback = Callable[[str], None]
+
+
+class Flightdeck:
+    """Operations on the stacks of one Pulumi project. Thread-safe; one instance may serve many callers."""
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        settings = settings or Settings()
+        self.settings = replace(settings, **overrides) if overrides else settings
+        self.work_dir = Path(self.settings.work_dir).resolve()
+        self.project = project_name(self.work_dir)
+        self._command: auto.PulumiCommand | None = None
+        self._command_lock = threading.Lock()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _pulumi_command(self) -> auto.PulumiCommand:
+        with self._command_lock:
+            if self._command is None:
+                root = self.settings.pulumi_root or os.environ.get("FLIGHTDECK_PULUMI_ROOT")
+                try:
+                    self._command = auto.PulumiCommand(root=str(root) if root else None)
+                except Exception as error:
+                    where = f"in {root}/bin" if root else "on PATH"
+                    raise PulumiUnavailableError(f"cannot run the pulumi CLI {where}: {error}") from None
+            return self._command
+
+    def workspace(self) -> auto.LocalWorkspace:
+        return auto.LocalWorkspace(
+            work_dir=str(self.work_dir),
+            pulumi_command=self._pulumi_command(),
+            env_vars=self.settings.pulumi_env(),
+            secrets_provider=self.settings.secrets_provider,
+        )
+
+    def lock_path(self, stack: str) -> Path:
+        base = self.settings.lock_dir
+        if base is None:
+            url = self.settings.effective_backend_url() or ""
+            backend_dir = _file_backend_dir(url, self.work_dir)
+            if backend_dir is not None:
+                base = backend_dir / ".flightdeck" / "locks"
+            else:
+                digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+                base = Path.home() / ".cache" / "flightdeck" / "locks" / digest
+        return Path(base) / _safe(self.project) / f"{_safe(stack.replace('/', '__'))}.lock"
+
+    def stack_lock(self, stack: str, operation: str = "operation", timeout: float | None = None) -> StackLock:
+        """The lock every operation holds; hold it yourself to batch edits with an operation."""
+        wait = self.settings.lock_timeout if timeout is None else timeout
+        return StackLock(self.lock_path(stack), stack, operation, wait)
+
+    def _select(self, stack: str) -> auto.Stack:
+        workspace = self.workspace()
+        try:
+            if self.settings.create_missing:
+                return auto.Stack.create_or_select(stack, workspace)
+            return auto.Stack.select(stack, workspace)
+        except auto.StackNotFoundError:
+            raise StackNotFoundError(
+                f"no stack {stack!r} in project {self.project!r} on this backend "
+                "(create it with `pulumi stack init` or pass create_missing=True / --create)"
+            ) from None
+        except auto.CommandError as error:
+            raise FlightdeckError(f"cannot select stack {stack!r}: {_first_error(str(error))}") from None
+
+    def _run(
+        self,
+        operation: Operation,
+        stack: str,
+        call: Callable[[auto.Stack, _Recorder], Any],
+        on_event: EventCallback | None,
+        lock_timeout: float | None,
+    ) -> tuple[Any, _Recorder, float]:
+        recorder = _Recorder(operation, stack, on_event)
+        lock = self.stack_lock(stack, operation, lock_timeout)
+        lock.on_wait = lambda holder: recorder.emit(
+            OperationEvent("waiting-for-lock", operation, stack, message=f"waiting for {holder}")
+        )
+        with lock:
+            started = time.monotonic()
+            selected = self._select(stack)
+            try:
+                return call(selected, recorder), recorder, started
+            except auto.ConcurrentUpdateError:
+                raise StackLockedError(
+                    stack,
+                    "another update (the engine's own lock; if none is running, `pulumi cancel` clears it)",
+                    0.0,
+                ) from None
+            except auto.CommandError as error:
+                recorder.stderr.extend(str(error).splitlines()[-20:])
+                digest = _parse_digest(recorder.stdout) if operation == "preview" else None
+                result = recorder.result(False, started, digest=digest)
+                message = f"{operation} of {stack!r} failed: {recorder.failure_message()}"
+                raise OperationFailedError(result, message) from None
+
+    def _callbacks(self, recorder: _Recorder, on_output: OutputCallback | None) -> dict[str, Any]:
+        def out(line: str) -> None:
+            recorder.stdout.append(line)
+            if on_output is not None:
+                on_output(line)
+
+        def err(line: str) -> None:
+            recorder.stderr.append(line)
+
+        return {"on_output": out, "on_error": err, "on_event": recorder, "color": self.settings.color}
+
+    # -- operations --------------------------------------------------------------------------
+
+    def preview(
+        self,
+        stack: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_output: OutputCallback | None = None,
+        refresh: bool = False,
+        targets: list[str] | None = None,
+        lock_timeout: float | None = None,
+    ) -> OperationResult:
+        """What ``up`` would do. ``result.digest`` is the ``pulumi preview --json`` document."""
+
+        def call(selected: auto.Stack, recorder: _Recorder) -> Any:
+            callbacks = self._callbacks(recorder, None)
+            return selected.preview(json=True, refresh=refresh or None, target=targets, **callbacks)
+
+        raw, recorder, started = self._run("preview", stack, call, on_event, lock_timeout)
+        digest = _parse_digest(recorder.stdout) or _parse_digest(raw.stdout.splitlines())
+        if on_output is not None:
+            for line in recorder.stdout:
+                on_output(line)
+        result = recorder.result(True, started, digest=digest)
+        result.summary = _op_map(raw.change_summary) or result.summary
+        return result
+
+    def up(
+        self,
+        stack: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_output: OutputCallback | None = None,
+        refresh: bool = False,
+        targets: list[str] | None = None,
+        message: str | None = None,
+        lock_timeout: float | None = None,
+    ) -> OperationResult:
+        """Deploy; ``result.outputs`` holds the stack outputs afterwards."""
+
+        def call(selected: auto.Stack, recorder: _Recorder) -> Any:
+            if refresh:
+                selected.refresh(show_secrets=False, color=self.settings.color)
+            return selected.up(
+                target=targets, message=message, show_secrets=False, **self._callbacks(recorder, on_output)
+            )
+
+        raw, recorder, started = self._run("up", stack, call, on_event, lock_timeout)
+        result = recorder.result(True, started, outputs=_outputs(raw.outputs))
+        result.summary = _op_map(raw.summary.resource_changes) or result.summary
+        return result
+
+    def refresh(
+        self,
+        stack: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_output: OutputCallback | None = None,
+        lock_timeout: float | None = None,
+    ) -> OperationResult:
+        """Read every resource back from the cluster/servers and update the state."""
+
+        def call(selected: auto.Stack, recorder: _Recorder) -> Any:
+            return selected.refresh(show_secrets=False, **self._callbacks(recorder, on_output))
+
+        raw, recorder, started = self._run("refresh", stack, call, on_event, lock_timeout)
+        result = recorder.result(True, started)
+        result.summary = _op_map(raw.summary.resource_changes) or result.summary
+        return result
+
+    def destroy(
+        self,
+        stack: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_output: OutputCallback | None = None,
+        lock_timeout: float | None = None,
+    ) -> OperationResult:
+        """Delete every resource of the stack (protected resources make it fail)."""
+
+        def call(selected: auto.Stack, recorder: _Recorder) -> Any:
+            return selected.destroy(show_secrets=False, **self._callbacks(recorder, on_output))
+
+        raw, recorder, started = self._run("destroy", stack, call, on_event, lock_timeout)
+        result = recorder.result(True, started)
+        result.summary = _op_map(raw.summary.resource_changes) or result.summary
+        return result
+
+    def outputs(self, stack: str) -> dict[str, StackOutput]:
+        """The stack's current outputs (no lock: reading state never conflicts)."""
+        selected = self._select(stack)
+        try:
+            return _outputs(selected.outputs())
+        except auto.CommandError as error:
+            raise FlightdeckError(f"cannot read the outputs of {stack!r}: {_first_error(str(error))}") from None
+
+
+def _outputs(raw: Mapping[str, auto.OutputValue]) -> dict[str, StackOutput]:
+    return {key: StackOutput(value.value, bool(value.secret)) for key, value in raw.items()}
+
+
+def _parse_digest(lines: list[str]) -> dict[str, Any] | None:
+    return pr_summary.parse_digest("\n".join(lines))
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        if "error:" in line:
+            return line.strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+# -- module-level shortcuts -----------------------------------------------------------------------
+
+
+def preview(stack: str, settings: Settings | None = None, **kwargs: Any) -> OperationResult:
+    return Flightdeck(settings).preview(stack, **kwargs)
+
+
+def up(stack: str, settings: Settings | None = None, **kwargs: Any) -> OperationResult:
+    return Flightdeck(settings).up(stack, **kwargs)
+
+
+def refresh(stack: str, settings: Settings | None = None, **kwargs: Any) -> OperationResult:
+    return Flightdeck(settings).refresh(stack, **kwargs)
+
+
+def destroy(stack: str, settings: Settings | None = None, **kwargs: Any) -> OperationResult:
+    return Flightdeck(settings).destroy(stack, **kwargs)
+
+
+def outputs(stack: str, settings: Settings | None = None) -> dict[str, StackOutput]:
+    return Flightdeck(settings).outputs(stack)
+
+
+@contextlib.contextmanager
+def locked(stack: str, settings: Settings | None = None, timeout: float | None = None) -> Iterator[None]:
+    """Hold ``stack``'s lock around your own work (e.g. a stack-file edit followed by ``up``)."""
+    with Flightdeck(settings).stack_lock(stack, "locked", timeout):
+        yield
