@@ -21,10 +21,10 @@ setup-all:
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check components tools tests __main__.py
+	$(VENV)/bin/ruff format --check components flightdeck tools tests bench __main__.py
 
 typecheck: setup
-	$(VENV)/bin/mypy components tools __main__.py
+	$(VENV)/bin/mypy components flightdeck tools bench __main__.py
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

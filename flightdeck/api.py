@@ -38,7 +38,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pulumi import automation as auto
@@ -262,10 +261,10 @@ def project_name(work_dir: Path) -> str:
 
 
 def _file_backend_dir(url: str, work_dir: Path) -> Path | None:
+    """The directory of a ``file://`` backend (``file:///abs``, ``file://~``, ``file://relative``)."""
     if not url.startswith("file://"):
         return None
-    path = urlsplit(url).netloc + urlsplit(url).path if not url.startswith("file:///") else urlsplit(url).path
-    path = path.split("?", 1)[0]
+    path = url.removeprefix("file://").split("?", 1)[0]
     resolved = Path(os.path.expanduser(path)) if path else Path.home()
     return resolved if resolved.is_absolute() else work_dir / resolved
 
@@ -282,7 +281,7 @@ class StackLock:
 
     POLL_SECONDS = 0.2
     # Re-entry: the thread that holds a stack's lock may run operations on that stack inside it.
-    _held: ClassVar[dict[str, tuple[int, int]]] = {}
+    _held: ClassVar[dict[str, int]] = {}  # lock file -> thread holding it
     _held_guard = threading.Lock()
 
     def __init__(
@@ -311,12 +310,9 @@ class StackLock:
     def acquire(self) -> None:
         key = str(self.path)
         with self._held_guard:
-            owner = self._held.get(key)
-            if owner is not None and owner[0] == threading.get_ident():
-                self._held[key] = (owner[0], owner[1] + 1)
-                self._reentered = True
-                return
-        self._reentered = False
+            self._reentered = self._held.get(key) == threading.get_ident()
+        if self._reentered:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         started = time.monotonic()
@@ -347,20 +343,16 @@ class StackLock:
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
         with self._held_guard:
-            self._held[key] = (threading.get_ident(), 1)
+            self._held[key] = threading.get_ident()
 
     def release(self) -> None:
-        key = str(self.path)
-        with self._held_guard:
-            owner = self._held.get(key)
-            if self._reentered and owner is not None:
-                self._held[key] = (owner[0], owner[1] - 1)
-                self._reentered = False
-                return
-            if self._fd is not None:
-                self._held.pop(key, None)
+        if self._reentered:
+            self._reentered = False
+            return
         if self._fd is None:
             return
+        with self._held_guard:
+            self._held.pop(str(self.path), None)
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)
         fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -467,14 +459,9 @@ class _Recorder:
         return OperationEvent(kind, self.operation, self.stack, raw=event, **fields)
 
     def _keep(self, step: ResourceStep) -> None:
-        key = (step.urn, step.op)
-        if step.op == "same" and key not in self.steps:
-            self.steps[key] = step
-            return
-        previous = self.steps.get(key)
-        if previous is not None and previous.status == "failed":
-            return
-        self.steps[key] = step
+        previous = self.steps.get((step.urn, step.op))
+        if previous is None or previous.status != "failed":  # a late event never hides a failure
+            self.steps[(step.urn, step.op)] = step
 
     def result(self, succeeded: bool, started: float, **extra: Any) -> OperationResult:
         with self.lock:
@@ -495,7 +482,7 @@ class _Recorder:
             )
 
     def failure_message(self) -> str:
-        errors = [d.message.strip().removeprefix("error: ") for d in self.diagnostics if d.severity == "error"]
+        errors = [_condense(d.message) for d in self.diagnostics if d.severity == "error"]
         generic = {"update failed", "preview failed", "refresh failed", "destroy failed"}
         errors = [e for e in errors if e.strip() not in generic] or errors
         if errors:
@@ -627,17 +614,15 @@ class Flightdeck:
         targets: list[str] | None = None,
         lock_timeout: float | None = None,
     ) -> OperationResult:
-        """What ``up`` would do. ``result.digest`` is the ``pulumi preview --json`` document."""
+        """What ``up`` would do. ``result.digest`` is the ``pulumi preview --json`` document (which is
+        also what ``on_output`` receives, line by line)."""
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
-            callbacks = self._callbacks(recorder, None)
+            callbacks = self._callbacks(recorder, on_output)
             return selected.preview(json=True, refresh=refresh or None, target=targets, **callbacks)
 
         raw, recorder, started = self._run("preview", stack, call, on_event, lock_timeout)
         digest = _parse_digest(recorder.stdout) or _parse_digest(raw.stdout.splitlines())
-        if on_output is not None:
-            for line in recorder.stdout:
-                on_output(line)
         result = recorder.result(True, started, digest=digest)
         result.summary = _op_map(raw.change_summary) or result.summary
         return result
@@ -718,6 +703,16 @@ def _outputs(raw: Mapping[str, auto.OutputValue]) -> dict[str, StackOutput]:
 
 def _parse_digest(lines: list[str]) -> dict[str, Any] | None:
     return pr_summary.parse_digest("\n".join(lines))
+
+
+def _condense(message: str) -> str:
+    """An engine error without the provider's Python traceback (its last line says what went wrong)."""
+    text = message.strip().removeprefix("error: ")
+    head, marker, trace = text.partition("Traceback (most recent call last):")
+    if not marker:
+        return text
+    last = next((line.strip() for line in reversed(trace.splitlines()) if line.strip()), "")
+    return (head.strip() + " " + last).strip()
 
 
 def _first_error(text: str) -> str:

@@ -23,6 +23,7 @@ invalid stack config, unknown stack or site, or an unconfirmed change (nothing w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -363,14 +364,15 @@ class App:
         return document, summary
 
     def write_markdown(self, summary: pr_summary.Summary, target: str | None) -> None:
+        self.write_markdown_text(summary.markdown, target)
+
+    def write_markdown_text(self, markdown: str, target: str | None) -> None:
         if not target:
             return
         if target == "-":
-            if self.args.json:
-                raise UsageError("--markdown - and --json both want stdout; give --markdown a file")
-            self.console.out.write(summary.markdown)
+            self.console.out.write(markdown)
             return
-        Path(target).write_text(summary.markdown, encoding="utf-8")
+        Path(target).write_text(markdown, encoding="utf-8")
 
     # each returns (exit code, JSON document)
 
@@ -378,7 +380,17 @@ class App:
         args = self.args
         if args.markdown == "-" and args.json:
             raise UsageError("--markdown - and --json both want stdout; give --markdown a file")
-        self.validate_stack_file(args.stack)
+        try:
+            self.validate_stack_file(args.stack)
+        except ConfigError as error:
+            lines = [
+                pr_summary.marker(args.stack),
+                f"### Pulumi preview: {pr_summary.code(args.stack)} — ❌ invalid stack config",
+                "",
+            ]
+            lines += [f"- {pr_summary.code(p.path or 'config')}: {p.reason}" for p in error.problems]
+            self.write_markdown_text("\n".join(lines) + "\n", args.markdown)
+            raise
         try:
             result = self.run_operation("preview", args.stack, refresh=args.refresh, targets=args.target)
         except api.OperationFailedError as error:
@@ -390,11 +402,13 @@ class App:
         code = EXIT_DANGER if args.fail_on_danger and summary.dangerous else EXIT_OK
         if code == EXIT_DANGER:
             self.console.say("dangerous change present (exit 3): a stateful or protected resource is replaced/deleted")
-        return code, {"ok": code == EXIT_OK, "exitCode": code, "result": document}
+        return code, {"ok": code == EXIT_OK, "exitCode": code, "dangerous": summary.dangerous, "result": document}
 
     def cmd_up(self) -> tuple[int, dict[str, Any]]:
         args = self.args
         self.validate_stack_file(args.stack)
+        if not args.yes and not args.json and sys.stdin.isatty():
+            self.preview_report(self.run_operation("preview", args.stack, refresh=args.refresh, targets=args.target))
         self.confirm(f"deploy stack {args.stack!r}")
         result = self.run_operation("up", args.stack, refresh=args.refresh, targets=args.target, message=args.message)
         self.console.say(f"up of {args.stack}: {_summary_line(result.summary)} in {result.duration_seconds:.1f}s")
@@ -506,12 +520,10 @@ class App:
     def _edit(self, apply: Callable[[Path, bool], stack_file.EditResult]) -> tuple[int, dict[str, Any]]:
         args = self.args
         path = self.stack_path(args.stack)
-        preview_wanted = not (args.dry_run or args.no_preview)
-        fd = self.flightdeck() if preview_wanted else None
-        lock = fd.stack_lock(args.stack, f"sites edit ({args.command})") if fd else None
-        if lock is not None:
-            lock.acquire()
-        try:
+        fd = None if args.dry_run or args.no_preview else self.flightdeck()
+        # With a preview to follow, hold the stack's lock from the edit through the preview.
+        lock = fd.stack_lock(args.stack, f"sites edit ({args.command})") if fd else contextlib.nullcontext()
+        with lock:
             result = apply(path, args.dry_run)
             verb = "would change" if args.dry_run else "changed"
             self.console.say(f"{verb} {path.name}: {result.action} {result.site}")
@@ -531,9 +543,6 @@ class App:
                 raise
             document["preview"], _ = self.preview_report(preview)
             return EXIT_OK, document
-        finally:
-            if lock is not None:
-                lock.release()
 
 
 def _dispatch(app: App) -> tuple[int, dict[str, Any]]:
@@ -582,6 +591,8 @@ def _fail(console: Console, error: BaseException, code: int, result: api.Operati
     document = _error_document(error, code)
     if result is not None:
         document["result"] = result.to_dict()
+        if result.operation == "preview":
+            document["dangerous"] = result.pr_summary().dangerous
     console.emit(document)
     return code
 

@@ -169,6 +169,20 @@ def _token_text(token: Any) -> str:
     return text
 
 
+def _reindent(text: str, column: int) -> str:
+    """Comment lines moved between list items, indented like the list's dashes."""
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [(" " * column + line if line else "") for line in lines]
+    while lines and not lines[0]:
+        lines.pop(0)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _column(node: Any, default: int = 4) -> int:
+    column = getattr(getattr(node, "lc", None), "col", None)
+    return column if isinstance(column, int) else default
+
+
 def _last_comment_slot(node: Any) -> tuple[Any, Any] | None:
     """(container, key) whose post comment trails ``node`` when it is dumped in block style."""
     slot: tuple[Any, Any] | None = None
@@ -299,10 +313,7 @@ class StackFile:
             fresh = CommentedSeq()
             fresh.fa.set_block_style()
             if sites is None:
-                slot = _last_comment_slot(self.config)
-                trailing = _take_trailing_comment(self.config) if slot else ""
-                self.config[SITES_KEY] = fresh
-                _give_trailing_comment(self.config, trailing)
+                set_key(self.config, SITES_KEY, fresh)
             else:
                 self.config[SITES_KEY] = fresh
             return fresh
@@ -331,26 +342,39 @@ class StackFile:
         sites = self.sites_node(create=True)
         trailing = _take_trailing_comment(sites[-1]) if len(sites) else ""
         sites.append(node)
-        _give_trailing_comment(node, trailing)
+        _give_trailing_comment(node, _reindent(trailing, _column(sites)))
 
     def remove_site(self, name: str) -> None:
         index = self.site_index(name)
         sites = self.sites_node()
+        column = _column(sites)
         kept = _take_trailing_comment(sites[index])
         pre = sites.ca.items.get(index)
         kept = (_token_text(pre[1]) if pre and len(pre) > 1 else "") + kept
         if pre and len(pre) > 1:
             pre[1] = None
         del sites[index]
+        if not len(sites):
+            # An empty block list cannot be written; `[]` can, followed by every comment the list had.
+            before = sites.ca.comment[1] if sites.ca.comment and len(sites.ca.comment) > 1 else None
+            kept = _token_text(before) + kept + _token_text(sites.ca.end)
+            empty = CommentedSeq()
+            empty.fa.set_flow_style()
+            self.config[SITES_KEY] = empty
+            text = _reindent(kept, column)
+            self.config.ca.items[SITES_KEY] = [
+                None, None, CommentToken("\n" + text, CommentMark(0), None) if text else None, None
+            ]  # fmt: skip
+            return
+        kept = _reindent(kept, column)
         if not kept:
             return
         if index > 0:
             _give_trailing_comment(sites[index - 1], kept)
-        elif len(sites):
+        else:
             entry = sites.ca.items.setdefault(0, [None, None, None, None])
             existing = entry[1] or []
             entry[1] = [CommentToken(kept, CommentMark(0), None), *existing]
-        # The list is now empty: its comments had nothing left to describe.
 
     def update_site(self, name: str, edit: Callable[[CommentedMap], None]) -> None:
         site = self.sites_node()[self.site_index(name)]

@@ -27,11 +27,14 @@ setup_python() {
   step "python virtualenv (.venv)"
   local stamp="$repo/.venv/.requirements.sha256"
   local want
-  want=$(cat "$repo/requirements.txt" "$repo/requirements-dev.txt" | sha256sum | cut -d' ' -f1)
+  want=$(cat "$repo/requirements.txt" "$repo/requirements-dev.txt" "$repo/pyproject.toml" | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   [ -x "$repo/.venv/bin/python" ] || python3 -m venv "$repo/.venv" || die python "python3 -m venv failed"
   "$repo/.venv/bin/pip" install -q --disable-pip-version-check -r "$repo/requirements-dev.txt" \
     || die python "pip install -r requirements-dev.txt failed"
+  # The operator CLI's console script; --no-deps because requirements*.txt pin everything.
+  "$repo/.venv/bin/pip" install -q --disable-pip-version-check --no-deps -e "$repo" \
+    || die python "pip install -e . failed"
   echo "$want" > "$stamp"
 }
 

@@ -64,12 +64,16 @@ def contains_unknown(value: object) -> bool:
 
 
 def plain(value: Any) -> Any:
-    """Strip the SDK's secret wrappers at any depth (inputs may arrive wrapped)."""
+    """Strip the SDK's secret wrappers at any depth (inputs may arrive wrapped), and give back
+    whole numbers as ``int``: the engine carries every number as a protobuf double, so a
+    ``max_user_connections`` of 0 or a port of 3306 reaches ``create`` as ``0.0``/``3306.0``."""
     value = unwrap_rpc_secret(value)
     if isinstance(value, Mapping):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 

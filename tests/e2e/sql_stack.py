@@ -284,7 +284,7 @@ class SqlStack:
 
     def resources(self) -> dict[str, dict[str, Any]]:
         """State resources by name (last URN segment), excluding the stack and providers."""
-        deployment = self.stack.export_stack().deployment
+        deployment = self.stack.export_stack().deployment or {}
         out: dict[str, dict[str, Any]] = {}
         for res in deployment.get("resources") or []:
             if res["type"].startswith("pulumi-python:dynamic/"):

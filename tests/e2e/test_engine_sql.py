@@ -37,6 +37,8 @@ from tools.mariadb_server import MariaDBServer, free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 RESOURCE_KINDS = ("db", "user", "grant")
+# the signature key/value that marks a secret envelope in a Pulumi deployment
+SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
 
 
 def names(*sites: str, kinds: tuple[str, ...] = RESOURCE_KINDS) -> set[str]:
@@ -55,9 +57,6 @@ def logs_in(server: MariaDBServer, site: Site, database: str | None = None) -> b
 def secret_value(value: Any) -> bool:
     """True for a value the deployment stores encrypted."""
     return isinstance(value, dict) and value.get(SECRET_SIG[0]) == SECRET_SIG[1]
-
-
-SECRET_SIG = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
 
 
 def count_found(text: str, needles: set[str]) -> int:
@@ -191,19 +190,22 @@ def test_refresh_detects_drift_and_up_repairs_it(sql_env: SqlEnv) -> None:
     stack, server = sql_env.stack, sql_env.server
     stack.converge(sql_env.sites)
     alpha, bravo, charlie = (sql_env.site(n) for n in ("alpha", "bravo", "charlie"))
-    # drift made by hand, behind Pulumi's back
-    # the grant is on the escaped pattern (`a\_b`.*), exactly as SHOW GRANTS prints it
+    # drift made by hand, behind Pulumi's back: a revoked privilege, a dropped account, another
+    # charset, a password changed by hand.  The grant is on the escaped pattern (`a\_b`.*),
+    # exactly as SHOW GRANTS prints it.
     escaped = alpha.database.replace("_", "\\_")
     server.query(f"REVOKE INSERT ON `{escaped}`.* FROM %s@'%%'", (alpha.user,))
     server.query("DROP USER %s@'%%'", (bravo.user,))
     server.query(f"ALTER DATABASE `{charlie.database}` CHARACTER SET latin1 COLLATE latin1_swedish_ci")
+    server.query("ALTER USER %s@'%%' IDENTIFIED BY %s", (charlie.user, sql_env.new_password("charlie-by-hand")))
 
     refreshed = stack.refresh()
-    assert refreshed.changes == {"update": 2, "delete": 2}, refreshed.summary
+    assert refreshed.changes == {"update": 3, "delete": 2}, refreshed.summary
     state = stack.resources()
     assert "bravo-user" not in state and "bravo-grant" not in state
     assert state["alpha-grant"]["outputs"]["privileges"] == ["SELECT"]
     assert state["charlie-db"]["outputs"]["charset"] == "latin1"
+    assert state["charlie-user"]["outputs"].get("password") is None  # no longer the managed one
 
     plan = stack.preview()
     assert plan.steps == {
@@ -211,6 +213,7 @@ def test_refresh_detects_drift_and_up_repairs_it(sql_env: SqlEnv) -> None:
         "bravo-user": "create",
         "bravo-grant": "create",
         "charlie-db": "update",
+        "charlie-user": "update",
     }
 
     repaired = stack.up()
@@ -219,6 +222,7 @@ def test_refresh_detects_drift_and_up_repairs_it(sql_env: SqlEnv) -> None:
     assert logs_in(server, bravo, bravo.database)
     assert db_grants(server, bravo.user, bravo.database) == {"ALL PRIVILEGES"}
     assert databases(server, sql_env.prefix)[charlie.database] == ("utf8mb4", "utf8mb4_unicode_ci")
+    assert logs_in(server, charlie, charlie.database)
 
     # repaired for good: a refresh finds nothing and another up writes nothing
     assert stack.refresh().changes == {}
@@ -273,7 +277,7 @@ def test_state_never_holds_a_plaintext_password(sql_env: SqlEnv) -> None:
     # The Automation API's export_stack() runs `pulumi stack export --show-secrets`, so secret
     # values come back decrypted, inside their secret envelopes.  Outside an envelope there
     # must be none; inside, the current ones must be found (proves the search can see them).
-    deployment = stack.stack.export_stack().deployment
+    deployment = stack.stack.export_stack().deployment or {}
     outside = plaintext_paths(deployment, needles)
     assert not outside, f"plaintext password outside a secret envelope at {outside}"
     inside = {n for n in current if n in json.dumps(deployment)}

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
-from google.protobuf import empty_pb2, json_format  # type: ignore[import-untyped]
+from google.protobuf import empty_pb2, json_format
 from pulumi.runtime.proto import (
     language_pb2,
     language_pb2_grpc,

@@ -24,10 +24,7 @@ Scenarios (each preview is against the state of the first ``up``):
 * ``sql-protected-delete``: site ``blog`` removed: deleting its protected database is refused.
 
 Previews need no database (``check``/``diff`` of components/sql never connect); only the setup
-``up`` does. A compatibility shim (``sitecustomize.py`` on the providers' PYTHONPATH) turns a
-whole-number float ``max_user_connections`` back into an int during that ``up``: the engine
-hands numbers to ``create`` as floats, which components/sql rejected when this was recorded.
-The shim is a no-op once components/sql accepts them; it does not touch check/diff.
+``up`` does.
 """
 
 from __future__ import annotations
@@ -47,7 +44,7 @@ PROJECT = "fdgolden"
 STACK = "golden"
 PASSWORD = "golden-site-password-1"  # throwaway; never reaches the recordings (secret, masked)
 
-PROGRAM = '''
+PROGRAM = """
 import pulumi
 from components.sql import MySQLDatabase, MySQLDatabaseArgs, MySQLGrant, MySQLGrantArgs, MySQLUser, MySQLUserArgs
 
@@ -74,27 +71,11 @@ for site in sites:
         ),
     )
 pulumi.export("sites", [site["name"] for site in sites])
-'''
+"""
 
-SHIM = '''
-try:
-    import components.sql.statements as _statements
-
-    _original = _statements._user_options
-
-    def _user_options(require_tls, max_user_connections):
-        if isinstance(max_user_connections, float) and max_user_connections.is_integer():
-            max_user_connections = int(max_user_connections)
-        return _original(require_tls, max_user_connections)
-
-    _statements._user_options = _user_options
-except Exception:
-    pass
-'''
-
-BLOG = {"name": "blog", "database": "blog", "user": "blog", "protect": True}
-SHOP = {"name": "shop", "database": "shop", "user": "shop", "privileges": ["SELECT", "INSERT"]}
-DEPLOYED = [BLOG, SHOP]
+BLOG: dict[str, Any] = {"name": "blog", "database": "blog", "user": "blog", "protect": True}
+SHOP: dict[str, Any] = {"name": "shop", "database": "shop", "user": "shop", "privileges": ["SELECT", "INSERT"]}
+DEPLOYED: list[dict[str, Any]] = [BLOG, SHOP]
 SCENARIOS: list[tuple[str, list[dict[str, Any]]]] = [
     ("sql-no-change", DEPLOYED),
     ("sql-replace-delete", [{**BLOG, "user": "blog_v2"}]),
@@ -136,7 +117,7 @@ class Recorder:
         digest = pr_summary.parse_digest(proc.stdout)
         if digest is None:
             raise RuntimeError(f"{name}: no JSON from pulumi preview ({proc.returncode}):\n{proc.stderr}")
-        digest = sanitize(digest)
+        digest = dict(sanitize(digest))
         text = json.dumps(digest, indent=2) + "\n"
         for secret in self.secrets:
             if secret in text:
@@ -160,21 +141,20 @@ def record(out: Path) -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="fdgolden-") as tmp:
             root = Path(tmp)
-            work, shim, backend = root / "project", root / "shim", root / "backend"
-            for directory in (work, shim, backend):
+            work, backend = root / "project", root / "backend"
+            for directory in (work, backend):
                 directory.mkdir()
             (work / "Pulumi.yaml").write_text(
                 f"name: {PROJECT}\nruntime:\n  name: python\n  options:\n    virtualenv: {REPO_ROOT / '.venv'}\n"
             )
             (work / "__main__.py").write_text(PROGRAM)
-            (shim / "sitecustomize.py").write_text(SHIM)
             env = {
                 **os.environ,
                 **toolchain.env(),
                 "PATH": os.pathsep.join([toolchain.bin_dir, os.environ.get("PATH", "")]),
                 "PULUMI_BACKEND_URL": f"file://{backend}",
                 "PULUMI_CONFIG_PASSPHRASE": "golden",
-                "PYTHONPATH": os.pathsep.join([str(shim), str(REPO_ROOT)]),
+                "PYTHONPATH": str(REPO_ROOT),
                 "NO_COLOR": "1",
             }
             admin = server.info.as_connection_input()

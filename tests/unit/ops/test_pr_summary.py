@@ -171,7 +171,9 @@ def test_reason_precedence() -> None:
 
 
 def test_counts_without_change_summary_come_from_steps() -> None:
-    summary = render({"steps": [step("create", "t:m:T", "a"), step("create", "t:m:T", "b"), step("same", "t:m:T", "c")]})
+    summary = render(
+        {"steps": [step("create", "t:m:T", "a"), step("create", "t:m:T", "b"), step("same", "t:m:T", "c")]}
+    )
     assert summary.counts == {"create": 2, "same": 1}
     assert summary.has_changes
 

@@ -171,3 +171,15 @@ def test_local_forwarder_reports_opener_failures() -> None:
         assert forwarder.last_error is not None and "no Ready pod" in forwarder.last_error
     finally:
         forwarder.close()
+
+
+def test_plain_gives_back_whole_numbers_as_int() -> None:
+    # The engine sends every number as a double; SQL builders require real ints.
+    from components.sql.connection import plain
+
+    assert plain({"port": 3306.0, "limits": [0.0, 2.5], "flag": True}) == {
+        "port": 3306,
+        "limits": [0, 2.5],
+        "flag": True,
+    }
+    assert type(plain(0.0)) is int
