@@ -109,7 +109,7 @@ def workspace(engine: Engine, project_dir: Path, backend_dir: Path) -> auto.Loca
         **engine.env,
         "PULUMI_BACKEND_URL": f"file://{backend_dir}",
         "PULUMI_CONFIG_PASSPHRASE": "flightdeck-e2e",
-        "PYTHONPATH": os.environ.get("TEMPHACK_E2E_PYTHONPATH", str(REPO_ROOT)),
+        "PYTHONPATH": str(REPO_ROOT),
         "NO_COLOR": "1",
     }
     return auto.LocalWorkspace(
