@@ -647,10 +647,7 @@ class Flightdeck:
                 target=targets, message=message, show_secrets=False, **self._callbacks(recorder, on_output)
             )
 
-        raw, recorder, started = self._run("up", stack, call, on_event, lock_timeout)
-        result = recorder.result(True, started, outputs=_outputs(raw.outputs))
-        result.summary = _op_map(raw.summary.resource_changes) or result.summary
-        return result
+        return self._run_update("up", stack, call, on_event, lock_timeout, with_outputs=True)
 
     def refresh(
         self,
@@ -665,10 +662,7 @@ class Flightdeck:
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
             return selected.refresh(show_secrets=False, **self._callbacks(recorder, on_output))
 
-        raw, recorder, started = self._run("refresh", stack, call, on_event, lock_timeout)
-        result = recorder.result(True, started)
-        result.summary = _op_map(raw.summary.resource_changes) or result.summary
-        return result
+        return self._run_update("refresh", stack, call, on_event, lock_timeout)
 
     def destroy(
         self,
@@ -683,8 +677,25 @@ class Flightdeck:
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
             return selected.destroy(show_secrets=False, **self._callbacks(recorder, on_output))
 
-        raw, recorder, started = self._run("destroy", stack, call, on_event, lock_timeout)
-        result = recorder.result(True, started)
+        return self._run_update("destroy", stack, call, on_event, lock_timeout)
+
+    def _run_update(
+        self,
+        kind: Operation,
+        stack: str,
+        call: Callable[[auto.Stack, _Recorder], Any],
+        on_event: EventCallback | None,
+        lock_timeout: float | None,
+        *,
+        with_outputs: bool = False,
+    ) -> OperationResult:
+        """Run an up/refresh/destroy and summarise it from the engine's own change counts."""
+        raw, recorder, started = self._run(kind, stack, call, on_event, lock_timeout)
+        result = (
+            recorder.result(True, started, outputs=_outputs(raw.outputs))
+            if with_outputs
+            else recorder.result(True, started)
+        )
         result.summary = _op_map(raw.summary.resource_changes) or result.summary
         return result
 
