@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 ## local: dry-render the local default stack (objects + SQL plan in build/<stack>, sites listed)
 local: render
 
-render: setup
+render:
+	bash tools/setup.sh python
 	$(PY) -m tools.render_stack $(STACK)
 
 setup:

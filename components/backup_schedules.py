@@ -69,6 +69,8 @@ def velero_schedule_spec(
     return {
         "schedule": with_time_zone(daily_cron(at), backups.window.time_zone),
         "useOwnerReferencesInBackup": False,
+        # Otherwise a new Schedule backs up at once, and the first deploy starts them all together.
+        "skipImmediately": True,
         "template": {
             "includedNamespaces": [namespace],
             "defaultVolumesToFsBackup": True,
@@ -159,7 +161,8 @@ class SiteBackups(pulumi.ComponentResource):
                 kind="Backup",
                 metadata=object_meta(db_backup_name(site), mariadb_namespace, site_labels(site)),
                 spec=database_backup_spec(site, mariadb_name, plan.database_at, backups),
-                opts=child,
+                # mariadb-operator owns a Backup's volume: deleting the Backup deletes the dumps.
+                opts=child.merge(pulumi.ResourceOptions(retain_on_delete=not site.drop_data_on_delete)),
             )
         self.times = {"files": plan.files_clock, "database": plan.database_clock, "timeZone": backups.window.time_zone}
         self.register_outputs(self.times)

@@ -200,7 +200,8 @@ class MySQLAccessConfig(Strict):
     mode: Literal["direct", "portForward"] = Field(
         "portForward",
         description="`portForward` tunnels through the Kubernetes API (runs outside the cluster); "
-        "`direct` connects to the primary Service address or `host`/`port`",
+        "`direct` connects to the primary Service address (from a pod in the MariaDB namespace: the "
+        "servers' NetworkPolicy admits only it, the operator and site pods) or to `host`/`port`",
     )
     host: str | None = Field(None, description="direct mode: host to connect to instead of the primary Service")
     port: int | None = Field(None, ge=1, le=65535, description="direct mode: port instead of the Service port")
@@ -213,7 +214,9 @@ class TlsConfig(Strict):
 
 
 class PodDisruptionBudgetConfig(Strict):
-    max_unavailable: int = Field(1, ge=0, description="MariaDB pods a node drain may take down at once")
+    max_unavailable: int = Field(
+        1, ge=1, description="MariaDB pods a node drain may take down at once (0 would block every drain)"
+    )
 
 
 class MySQLOperatorConfig(Strict):
@@ -497,12 +500,34 @@ def _site_problems(sites: list[tuple[int, SiteConfig]], config_prefix: str) -> l
             if not _ENV_NAME.match(key) or key.startswith("DB_"):
                 problems.append(Problem(f"sites[{i}].env.{key}", "not a valid variable name (DB_* is reserved)"))
         problems += _privilege_problems(site.database.privileges, "*", f"sites[{i}].database.privileges")
+        problems += _resource_problems(site.resources, f"sites[{i}].resources")
+        granted: dict[tuple[str, str], int] = {}
         for j, grant in enumerate(site.grants):
             path = f"sites[{i}].grants[{j}]"
             problems += _privilege_problems(grant.privileges, grant.table, f"{path}.privileges")
             if grant.database == site.database_name:
                 problems.append(Problem(f"{path}.database", "the site's own database; use database.privileges"))
+            target = (grant.database, grant.table)
+            if target in granted:
+                problems.append(
+                    Problem(path, f"{grant.database}.{grant.table} is already granted by grants[{granted[target]}]")
+                )
+            granted.setdefault(target, j)
     return problems
+
+
+def _resource_problems(resources: Resources, path: str) -> list[Problem]:
+    """Requests above limits pass the model but are refused by the API server at deploy."""
+    problems = []
+    for kind, parse in (("cpu", _cpu_cores), ("memory", quantity_bytes)):
+        request, limit = getattr(resources.requests, kind), getattr(resources.limits, kind)
+        if request and limit and parse(request) > parse(limit):
+            problems.append(Problem(f"{path}.requests.{kind}", f"{request} is more than the limit {limit}"))
+    return problems
+
+
+def _cpu_cores(value: str) -> float:
+    return float(value[:-1]) / 1000 if value.endswith("m") else float(value)
 
 
 def _privilege_problems(values: list[str], table: str, path: str) -> list[Problem]:
@@ -620,8 +645,18 @@ def _mode_problems(config: StackConfig, has_admin_password: bool) -> list[Proble
                     "external mode needs the secret admin password (pulumi config set --secret mysqlAdminPassword)",
                 )
             )
-    elif mysql.access.mode == "portForward" and (mysql.access.host or mysql.access.port):
-        problems.append(Problem("mysql.access", "host/port overrides apply to `direct` mode only"))
+    else:
+        if mysql.access.mode == "portForward" and (mysql.access.host or mysql.access.port):
+            problems.append(Problem("mysql.access", "host/port overrides apply to `direct` mode only"))
+        problems += _resource_problems(mysql.resources, "mysql.resources")
+    velero_release = config.operators.velero
+    if velero_release.enabled and (velero_release.namespace or "velero") != config.backups.velero.namespace:
+        problems.append(
+            Problem(
+                "backups.velero.namespace",
+                "must be the namespace the Velero release is installed in (operators.velero.namespace)",
+            )
+        )
     storage = config.backups.database_backups.storage
     if config.backups.database_backups.enabled and (storage.persistent_volume_claim is None) == (storage.s3 is None):
         problems.append(Problem("backups.databaseBackups.storage", "set exactly one of persistentVolumeClaim, s3"))

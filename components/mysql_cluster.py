@@ -96,6 +96,7 @@ class MySQLCluster(pulumi.ComponentResource):
     port: pulumi.Output[int]
     admin_connection: pulumi.Output[dict[str, Any]]
     namespace: str | None
+    namespace_resources: list[pulumi.Resource]
     mariadb_name: str | None
     pod_selector: dict[str, str] | None
 
@@ -139,9 +140,12 @@ class MySQLCluster(pulumi.ComponentResource):
             opts=child.merge(pulumi.ResourceOptions(retain_on_delete=True)),
         )
         # special=False keeps the password safe inside DSNs and shell-quoted client commands.
-        root_password = random.RandomPassword(f"{name}-root-password", length=32, special=False, opts=child)
+        # Protected: a new root password would no longer match the one the servers were built with.
+        root_password = random.RandomPassword(
+            f"{name}-root-password", length=32, special=False, opts=child.merge(pulumi.ResourceOptions(protect=True))
+        )
         root_secret_name = f"{cluster.name}-root"
-        k8s.core.v1.Secret(
+        root_secret = k8s.core.v1.Secret(
             f"{name}-root-secret",
             metadata=object_meta(root_secret_name, cluster.namespace),
             string_data={"password": root_password.result},
@@ -152,14 +156,20 @@ class MySQLCluster(pulumi.ComponentResource):
             f"{name}-mariadb",
             api_version=MARIADB_API,
             kind="MariaDB",
-            metadata=object_meta(cluster.name, cluster.namespace),
+            metadata={
+                **object_meta(cluster.name, cluster.namespace),
+                # SQL may only start once the servers are up, not merely declared: the engine
+                # waits for the operator's Ready condition (a fresh cluster takes minutes).
+                "annotations": {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "1800"},
+            },
             spec=mariadb_spec(cluster, root_secret_name),
-            opts=child.merge(keep).merge(pulumi.ResourceOptions(depends_on=[namespace, *depends_on])),
+            opts=child.merge(keep).merge(pulumi.ResourceOptions(depends_on=[namespace, root_secret, *depends_on])),
         )
         replicated = cluster.reader_count > 0
         primary_service = f"{cluster.name}-primary" if replicated else cluster.name
         secondary_service = f"{cluster.name}-secondary" if replicated else cluster.name
         self.namespace = cluster.namespace
+        self.namespace_resources = [namespace]
         self.mariadb_name = cluster.name
         self.pod_selector = {"app.kubernetes.io/instance": cluster.name}
         # Once any policy selects the servers, only listed peers get in: their own namespace
@@ -199,6 +209,7 @@ class MySQLCluster(pulumi.ComponentResource):
         if admin_password is None:
             raise ValueError("external mode needs the mysqlAdminPassword secret")
         self.namespace = None
+        self.namespace_resources = []
         self.mariadb_name = None
         self.pod_selector = None
         self.primary_host = pulumi.Output.from_input(cluster.host)

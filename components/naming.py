@@ -15,7 +15,8 @@ PART_OF = "flightdeck"
 
 # Where each CMS keeps user uploads: the part of the docroot that must be shared by all pods.
 FILES_PATHS = {
-    "wordpress": "/var/www/html/wp-content/uploads",
+    # All of wp-content: plugins and themes installed from the admin UI must reach every pod.
+    "wordpress": "/var/www/html/wp-content",
     "drupal": "/opt/drupal/web/sites/default/files",
 }
 

@@ -6,6 +6,7 @@ Site namespaces deny all other ingress, so one site can never reach another's po
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pulumi
@@ -16,6 +17,7 @@ from components.mysql_cluster import MYSQL_PORT
 from components.naming import object_meta, site_labels, web_selector
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+ACME_SOLVER_PORT = 8089
 
 
 def namespace_selector(namespace: str) -> dict[str, Any]:
@@ -29,7 +31,8 @@ def site_ingress_policy_spec(site: SiteConfig, ingress_namespace: str) -> dict[s
         "ingress": [
             {
                 "from": [{"namespaceSelector": namespace_selector(ingress_namespace)}],
-                "ports": [{"protocol": "TCP", "port": 80}],
+                # 8089: cert-manager's HTTP-01 solver pod, which runs in the site namespace.
+                "ports": [{"protocol": "TCP", "port": 80}, {"protocol": "TCP", "port": ACME_SOLVER_PORT}],
             }
         ],
     }
@@ -63,10 +66,11 @@ class SiteNetworkPolicies(pulumi.ComponentResource):
         ingress_namespace: str,
         database_namespace: str | None,
         database_pods: dict[str, str] | None,
+        depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("flightdeck:network:SiteNetworkPolicies", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         self.ingress_policy = k8s.networking.v1.NetworkPolicy(
             f"{name}-ingress",
             metadata=object_meta("ingress-controller-only", namespace, site_labels(site)),

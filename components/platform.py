@@ -67,7 +67,9 @@ class Platform(pulumi.ComponentResource):
             *self.operators.ready("velero"),
             *([self.cluster.mariadb] if self.cluster.mariadb else []),
         ]
-        site_dependencies: list[pulumi.Resource] = [self.storage] if self.storage else []
+        storage_dependencies: list[pulumi.Resource] = (
+            [self.storage.filesystem, self.storage.storage_class] if self.storage else []
+        )
         self.sites = {
             site.name: Site(
                 site.name,
@@ -77,7 +79,9 @@ class Platform(pulumi.ComponentResource):
                 issuer=self.issuer,
                 backup_plan=SiteBackupPlan.from_slots(site, slots, window),
                 backup_depends_on=backup_dependencies,
-                opts=child.merge(pulumi.ResourceOptions(depends_on=site_dependencies)),
+                storage_depends_on=storage_dependencies,
+                database_depends_on=self.cluster.namespace_resources,
+                opts=child,
             )
             for site in config.sites
         }

@@ -7,6 +7,7 @@ root, privileged pods or an NFS server. The claim outlives the site's removal fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 import pulumi
@@ -28,6 +29,7 @@ class SharedVolume(pulumi.ComponentResource):
         *,
         namespace: pulumi.Input[str],
         storage_class: str,
+        depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("flightdeck:storage:SharedVolume", name, None, opts)
@@ -43,6 +45,8 @@ class SharedVolume(pulumi.ComponentResource):
                     "resources": {"requests": {"storage": site.files_size}},
                 },
             ),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=not site.drop_data_on_delete),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(depends_on), retain_on_delete=not site.drop_data_on_delete
+            ),
         )
         self.register_outputs({"claimName": self.claim_name})

@@ -32,6 +32,8 @@ class Site(pulumi.ComponentResource):
         issuer: ClusterIssuer,
         backup_plan: SiteBackupPlan,
         backup_depends_on: Sequence[pulumi.Resource] = (),
+        storage_depends_on: Sequence[pulumi.Resource] = (),
+        database_depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("flightdeck:site:Site", name, None, opts)
@@ -55,7 +57,12 @@ class Site(pulumi.ComponentResource):
             opts=child,
         )
         self.volume = SharedVolume(
-            f"{name}-files", site, namespace=namespace, storage_class=config.storage.storage_class, opts=child
+            f"{name}-files",
+            site,
+            namespace=namespace,
+            storage_class=config.storage.storage_class,
+            depends_on=storage_depends_on,
+            opts=child,
         )
         self.certificate = SiteCertificate(f"{name}-tls", site, namespace=namespace, issuer=issuer, opts=child)
         self.network = SiteNetworkPolicies(
@@ -65,7 +72,8 @@ class Site(pulumi.ComponentResource):
             ingress_namespace=config.certificates.ingress_controller_namespace,
             database_namespace=cluster.namespace,
             database_pods=cluster.pod_selector,
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[self.namespace])),
+            depends_on=[self.namespace, *database_depends_on],
+            opts=child,
         )
         self.workload = SiteWorkload(
             f"{name}-web",
@@ -75,7 +83,8 @@ class Site(pulumi.ComponentResource):
             claim_name=self.volume.claim_name,
             tls_secret=self.certificate.secret_name,
             ingress_class=config.certificates.ingress_class,
-            opts=child.merge(pulumi.ResourceOptions(depends_on=[self.database, self.volume, self.certificate])),
+            depends_on=[self.database.secret, self.volume.claim, self.certificate.certificate],
+            opts=child,
         )
         self.backups = SiteBackups(
             f"{name}-backups",

@@ -84,7 +84,8 @@ class SiteDatabase(pulumi.ComponentResource):
         grants += [(grant.database, grant.table, grant.privileges) for grant in site.grants]
         self.grants = [
             MySQLGrant(
-                f"{name}-grant-{database}-{table}".replace("*", "all"),
+                # '.' is in neither identifier alphabet, so every (database, table) gets its own name.
+                f"{name}-grant-{database}.{table}",
                 MySQLGrantArgs(
                     connection=admin_connection,
                     user=self.user.user,

@@ -2,25 +2,30 @@
 
 Pods run as the image's www-data user (uid 33), never privileged, with every capability
 dropped; the unprivileged-port sysctl lets Apache keep listening on port 80 without root.
-All replicas mount the site's ReadWriteMany volume at the CMS's uploads path, so any pod can
-serve any upload.
+All replicas mount the site's ReadWriteMany volume (WordPress: all of wp-content; Drupal:
+sites/default/files), so any pod serves any upload, plugin or theme; Drupal pods also share one
+generated settings.php (components.drupal_settings).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.config import SiteConfig
+from components.drupal_settings import HASH_SALT_ENV, SETTINGS_PATH, render_settings, settings_digest
 from components.mysql_cluster import resources_spec
 from components.naming import FILES_PATHS, object_meta, site_labels, web_selector
 
 WEB_USER_ID = 33  # www-data in the official wordpress and drupal images
 HTTP_PORT = 80
 
-# The official wordpress image configures itself from these; Drupal reads DB_* in settings.php.
+# The official wordpress image configures itself from these; Drupal reads DB_* in the
+# settings.php flightdeck mounts.
 WORDPRESS_ENV = {
     "WORDPRESS_DB_HOST": "DB_ADDRESS",
     "WORDPRESS_DB_NAME": "DB_NAME",
@@ -64,8 +69,16 @@ def container_env(site: SiteConfig, secret_name: str) -> list[dict[str, Any]]:
     return env
 
 
-def pod_spec(site: SiteConfig, secret_name: str, claim_name: str) -> dict[str, Any]:
+def pod_spec(site: SiteConfig, secret_name: str, claim_name: str, app_secret: str | None = None) -> dict[str, Any]:
+    """``app_secret``: the Drupal site's Secret holding its hash salt (Drupal only)."""
     probe_port = {"port": HTTP_PORT}
+    env_from = [{"secretRef": {"name": secret_name}}]
+    mounts: list[dict[str, Any]] = [{"name": "files", "mountPath": FILES_PATHS[site.cms]}]
+    volumes: list[dict[str, Any]] = [{"name": "files", "persistentVolumeClaim": {"claimName": claim_name}}]
+    if site.cms == "drupal":
+        env_from.append({"secretRef": {"name": app_secret or drupal_secret_name(site)}})
+        mounts.append({"name": "settings", "mountPath": SETTINGS_PATH, "subPath": "settings.php", "readOnly": True})
+        volumes.append({"name": "settings", "configMap": {"name": drupal_settings_name(site)}})
     return {
         "securityContext": pod_security_context(),
         "automountServiceAccountToken": False,
@@ -83,18 +96,26 @@ def pod_spec(site: SiteConfig, secret_name: str, claim_name: str) -> dict[str, A
                 "name": site.cms,
                 "image": site.image_ref,
                 "ports": [{"name": "http", "containerPort": HTTP_PORT}],
-                "envFrom": [{"secretRef": {"name": secret_name}}],
+                "envFrom": env_from,
                 "env": container_env(site, secret_name),
                 "resources": resources_spec(site.resources),
                 "securityContext": container_security_context(),
-                "volumeMounts": [{"name": "files", "mountPath": FILES_PATHS[site.cms]}],
+                "volumeMounts": mounts,
                 "startupProbe": {"tcpSocket": probe_port, "periodSeconds": 5, "failureThreshold": 60},
                 "readinessProbe": {"tcpSocket": probe_port, "periodSeconds": 10},
                 "livenessProbe": {"tcpSocket": probe_port, "periodSeconds": 20, "failureThreshold": 6},
             }
         ],
-        "volumes": [{"name": "files", "persistentVolumeClaim": {"claimName": claim_name}}],
+        "volumes": volumes,
     }
+
+
+def drupal_settings_name(site: SiteConfig) -> str:
+    return f"{site.name}-drupal-settings"
+
+
+def drupal_secret_name(site: SiteConfig) -> str:
+    return f"{site.name}-drupal"
 
 
 def ingress_spec(site: SiteConfig, ingress_class: str, tls_secret: str) -> dict[str, Any]:
@@ -120,11 +141,20 @@ class SiteWorkload(pulumi.ComponentResource):
         claim_name: str,
         tls_secret: str,
         ingress_class: str,
+        depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("flightdeck:workload:SiteWorkload", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # On the resources themselves: a component's depends_on does not reach its children, and
+        # the pods must roll only after the rotated password is in the Secret.
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         labels = {**site_labels(site), **web_selector(site)}
+        annotations = {"flightdeck.io/db-password-version": str(site.user.password_version)}
+        pod_dependencies: list[pulumi.Resource] = []
+        if site.cms == "drupal":
+            settings = render_settings(site)
+            annotations["flightdeck.io/settings-digest"] = settings_digest(settings)
+            pod_dependencies += self._drupal_objects(name, site, namespace, settings, child)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=object_meta(site.name, namespace, labels),
@@ -135,16 +165,13 @@ class SiteWorkload(pulumi.ComponentResource):
                     "selector": {"matchLabels": web_selector(site)},
                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
                     "template": {
-                        # A new password version rolls the pods so they pick up the rotated secret.
-                        "metadata": {
-                            "labels": labels,
-                            "annotations": {"flightdeck.io/db-password-version": str(site.user.password_version)},
-                        },
+                        # A new password version or settings.php rolls the pods so they pick it up.
+                        "metadata": {"labels": labels, "annotations": annotations},
                         "spec": pod_spec(site, secret_name, claim_name),
                     },
                 },
             ),
-            opts=child,
+            opts=child.merge(pulumi.ResourceOptions(depends_on=pod_dependencies)),
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service",
@@ -165,3 +192,24 @@ class SiteWorkload(pulumi.ComponentResource):
             opts=child.merge(pulumi.ResourceOptions(depends_on=[self.service])),
         )
         self.register_outputs({"url": f"https://{site.domains[0]}/"})
+
+    def _drupal_objects(
+        self, name: str, site: SiteConfig, namespace: pulumi.Input[str], settings: str, child: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        """The shared settings.php and the site's hash salt (generated once, kept in a Secret)."""
+        labels = site_labels(site)
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-drupal-settings",
+            metadata=object_meta(drupal_settings_name(site), namespace, labels),
+            data={"settings.php": settings},
+            opts=child,
+        )
+        hash_salt = random.RandomPassword(f"{name}-drupal-hash-salt", length=64, special=False, opts=child)
+        secret = k8s.core.v1.Secret(
+            f"{name}-drupal-secret",
+            metadata=object_meta(drupal_secret_name(site), namespace, labels),
+            type="Opaque",
+            string_data={HASH_SALT_ENV: hash_salt.result},
+            opts=child,
+        )
+        return [config_map, secret]

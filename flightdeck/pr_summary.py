@@ -29,6 +29,9 @@ STATEFUL_TYPES: frozenset[str] = frozenset(
         "kubernetes:core/v1:PersistentVolumeClaim",
         "kubernetes:core/v1:Namespace",
         "kubernetes:k8s.mariadb.com/v1alpha1:MariaDB",
+        # mariadb-operator deletes a Backup's dumps (its owned volume) with the Backup.
+        "kubernetes:k8s.mariadb.com/v1alpha1:Backup",
+        "kubernetes:ceph.rook.io/v1:CephFilesystem",
         "kubernetes:apps/v1:StatefulSet",
         "pulumi-python:dynamic/mysql:Database",
         "pulumi-python:dynamic/mysql:User",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -210,8 +211,6 @@ def write_render(deployment: Deployment, out: Path) -> list[Path]:
             entry = {k: v for k, v in _redact(registration).items() if k != "connection"}
             sql[kind].append({"resource": registration.name, **entry})
         elif registration.typ.startswith("kubernetes:") and registration.request.custom:
-            if registration.typ.startswith("pulumi:providers:"):
-                continue
             obj = _kubernetes_object(registration)
             namespace = (obj.get("metadata") or {}).get("namespace") or "_cluster"
             path = out / namespace / f"{obj['kind']}-{(obj.get('metadata') or {}).get('name', registration.name)}.yaml"
@@ -263,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         print(str(error).strip(), file=sys.stderr)
         return 2
     out = args.out or REPO / "build" / args.stack
+    if args.out is None and out.exists():
+        shutil.rmtree(out)  # our own build folder: a removed site must not linger in the review
     written = write_render(deployment, out)
     if args.json:
         print(json.dumps(deployment.outputs, indent=2, default=str))

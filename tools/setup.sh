@@ -7,6 +7,7 @@
 #   tools/setup.sh all        everything the three test tiers need
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"  # the python -m tools.* steps import from the checkout
 
 step() { printf '\n== setup: %s\n' "$*" >&2; }
 die() { printf 'setup failed at step "%s": %s\n' "$1" "$2" >&2; exit 1; }

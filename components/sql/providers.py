@@ -576,9 +576,17 @@ class UserProvider(_SQLProvider):
         outs = self._outputs(props)
         if not outs.get("user"):
             outs["user"], outs["host"] = parse_user_id(_id)
-        what = f"delete MySQLUser {format_account(outs['user'], outs['host'])}"
+        account = format_account(outs["user"], outs["host"])
+        what = f"delete MySQLUser {account}"
         with _scrubbed(what, self._secrets(props)):
-            _Session(self._spec(props), what, self._secrets(props)).execute(sql.drop_user(outs["user"], outs["host"]))
+            session = _Session(self._spec(props), what, self._secrets(props))
+            live = self._live(session, outs["user"], outs["host"])
+            # Deletes run after creates: when a site is renamed, the new resource has already
+            # adopted this account and set its own password. Dropping it would lock that site out.
+            if live and outs.get("password") and self._password_matches(live, outs["password"]) is False:
+                _log(f"user {account} KEPT: its password is no longer the one this resource set (adopted elsewhere)")
+                return
+            session.execute(sql.drop_user(outs["user"], outs["host"]))
 
 
 # ===================================================================================================

@@ -139,6 +139,26 @@ def test_delete_drops_user_and_is_idempotent(
     provider.delete(created.id, created.outs)
 
 
+def test_delete_keeps_an_account_another_resource_adopted(
+    mariadb_primary: MariaDBServer,
+    admin_connection: dict[str, Any],
+    sql_names: Callable[[str], str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A renamed site: the new resource adopts the account (creates run first), then the old
+    # resource is deleted. The site must keep its account and the new password.
+    provider = UserProvider()
+    user = sql_names("moved")
+    old = provider.create(_props(admin_connection, user, "pw-old-site"))
+    provider.create(_props(admin_connection, user, "pw-new-site"))
+    assert old.outs is not None
+    provider.delete(old.id, old.outs)
+    assert (user, "%") in accounts(mariadb_primary)
+    assert can_login(mariadb_primary, user, "pw-new-site")
+    err = capsys.readouterr().err
+    assert "KEPT" in err and "pw-new-site" not in err and "pw-old-site" not in err
+
+
 def test_specific_host_account(
     mariadb_primary: MariaDBServer, admin_connection: dict[str, Any], sql_names: Callable[[str], str]
 ) -> None:

@@ -98,8 +98,8 @@ def test_sql_resources_get_secret_credentials(prod: Deployment) -> None:
 
 
 def test_grants_cover_own_database_and_extras(prod: Deployment) -> None:
-    own = prod.named("docs-db-grant-docs-all")
-    extra = prod.named("docs-db-grant-intranet_d11-all")
+    own = prod.named("docs-db-grant-docs.*")
+    extra = prod.named("docs-db-grant-intranet_d11.*")
     assert own.inputs["privileges"] == ["ALL PRIVILEGES"] and own.inputs["database"] == "docs"
     assert extra.inputs["privileges"] == ["SELECT"] and extra.inputs["database"] == "intranet_d11"
     assert extra.inputs["user"] == "docs" and extra.inputs["host"] == "%"
@@ -180,7 +180,8 @@ def test_workload_is_unprivileged_and_shares_files(prod: Deployment) -> None:
     context = container["securityContext"]
     assert context["allowPrivilegeEscalation"] is False and context["privileged"] is False
     assert context["capabilities"] == {"drop": ["ALL"]}
-    assert container["volumeMounts"] == [{"name": "files", "mountPath": "/var/www/html/wp-content/uploads"}]
+    # All of wp-content (uploads, plugins, themes) is shared, not only uploads.
+    assert container["volumeMounts"] == [{"name": "files", "mountPath": "/var/www/html/wp-content"}]
     assert pod["volumes"] == [{"name": "files", "persistentVolumeClaim": {"claimName": "shop-files"}}]
     assert container["envFrom"] == [{"secretRef": {"name": "shop-db"}}]
     assert {
@@ -196,6 +197,14 @@ def test_workload_is_unprivileged_and_shares_files(prod: Deployment) -> None:
 def test_drupal_mounts_its_files_directory(prod: Deployment) -> None:
     container = prod.named("intranet-web-deployment").spec["template"]["spec"]["containers"][0]
     assert container["volumeMounts"][0]["mountPath"] == "/opt/drupal/web/sites/default/files"
+    # Every replica reads the same generated settings.php (the image ships none).
+    assert {
+        "name": "settings",
+        "mountPath": "/opt/drupal/web/sites/default/settings.php",
+        "subPath": "settings.php",
+        "readOnly": True,
+    } in container["volumeMounts"]
+    assert {"secretRef": {"name": "intranet-drupal"}} in container["envFrom"]
     assert container["image"] == "drupal:11-php8.3-apache"
     assert (
         prod.named("museum-web-deployment").spec["template"]["spec"]["containers"][0]["image"]
@@ -382,3 +391,62 @@ def test_site_objects_are_labelled(prod: Deployment) -> None:
         labels = _labels(registration)
         assert labels["app.kubernetes.io/part-of"] == "flightdeck"
         assert labels["app.kubernetes.io/instance"] in {"shop", "blog", "intranet", "docs", "events", "museum"}
+
+
+def _depends_on(registration: Any, *names: str) -> bool:
+    urns = list(registration.request.dependencies)
+    return all(any(urn.endswith(f"::{name}") for urn in urns) for name in names)
+
+
+def test_pods_roll_only_after_the_rotated_secret_is_written(prod: Deployment) -> None:
+    # A component's depends_on never reaches its children; it must sit on the resources.
+    deployment = prod.named("shop-web-deployment")
+    assert _depends_on(deployment, "shop-db-secret", "shop-files-claim", "shop-tls-certificate")
+    secret = prod.named("shop-db-secret")
+    assert _depends_on(secret, "shop-db-user", "shop-db-grant-shop.*")
+
+
+def test_network_policies_wait_for_their_namespaces(prod: Deployment) -> None:
+    assert _depends_on(prod.named("shop-network-ingress"), "shop-namespace", "flightdeck-mysql-namespace")
+    assert _depends_on(prod.named("shop-network-database"), "shop-namespace", "flightdeck-mysql-namespace")
+
+
+def test_claims_wait_for_the_rook_storage_class() -> None:
+    deployed = deploy(minimal_config(storage={"rook": {}}))
+    assert _depends_on(deployed.named("blog-files-claim"), "flightdeck-storage-class", "flightdeck-storage-filesystem")
+
+
+def test_acme_solver_is_reachable_from_the_ingress_controller(prod: Deployment) -> None:
+    ports = prod.named("blog-network-ingress").spec["ingress"][0]["ports"]
+    assert {"protocol": "TCP", "port": 8089} in ports  # cert-manager's HTTP-01 solver pod
+
+
+def test_sql_waits_for_ready_servers(prod: Deployment) -> None:
+    mariadb = prod.named("flightdeck-mysql-mariadb")
+    assert mariadb.metadata["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    assert _depends_on(mariadb, "flightdeck-mysql-root-secret")
+    assert prod.named("flightdeck-mysql-root-password").protect
+    assert _depends_on(prod.named("shop-db-database"), "flightdeck-mysql-mariadb")
+
+
+def test_new_schedules_do_not_back_up_at_once(prod: Deployment) -> None:
+    assert prod.named("shop-backups-velero").spec["skipImmediately"] is True
+
+
+def test_database_dumps_outlive_a_removed_site(prod: Deployment) -> None:
+    assert prod.named("shop-backups-database").retain_on_delete
+    config = minimal_config()
+    config["sites"][0]["dropDataOnDelete"] = True
+    assert not deploy(config).named("blog-backups-database").retain_on_delete
+
+
+def test_drupal_settings_are_shared_and_salted(prod: Deployment) -> None:
+    settings = prod.named("intranet-web-drupal-settings").inputs["data"]["settings.php"]
+    assert "getenv('DB_PASSWORD')" in settings and "getenv('DRUPAL_HASH_SALT')" in settings
+    assert "'^intranet\\.example\\.org$'" in settings
+    salt = prod.named("intranet-web-drupal-secret")
+    assert salt.is_secret("stringData") and "DRUPAL_HASH_SALT" in salt.inputs["stringData"]
+    deployment = prod.named("intranet-web-deployment")
+    assert _depends_on(deployment, "intranet-web-drupal-settings", "intranet-web-drupal-secret")
+    assert deployment.spec["template"]["metadata"]["annotations"]["flightdeck.io/settings-digest"]
+    assert not any(r.name.startswith("shop-web-drupal") for r in prod.registrations)  # WordPress has none
