@@ -214,11 +214,42 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "sites[0].grants[0].privileges",
         "at least 1",
     ),
-    ("duplicate grant target", _with("sites.0.grants", [{"database": "shared", "privileges": ["SELECT"]}, {"database": "shared", "table": "*", "privileges": ["INSERT"]}]), "sites[0].grants[1]", "already granted by grants[0]"),
-    ("site requests above limits", _with("sites.0.resources", {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}), "sites[0].resources.requests.memory", "more than the limit"),
-    ("mysql cpu above limit", _with("mysql.resources", {"requests": {"cpu": "2"}, "limits": {"cpu": "500m"}}), "mysql.resources.requests.cpu", "more than the limit"),
-    ("pdb blocks drains", _with("mysql.podDisruptionBudget", {"maxUnavailable": 0}), "mysql.podDisruptionBudget.maxUnavailable", "greater than or equal to 1"),
-    ("velero namespace mismatch", _with("operators", {"velero": {"enabled": True, "namespace": "backup-system"}}), "backups.velero.namespace", "Velero release"),
+    (
+        "duplicate grant target",
+        _with(
+            "sites.0.grants",
+            [
+                {"database": "shared", "privileges": ["SELECT"]},
+                {"database": "shared", "table": "*", "privileges": ["INSERT"]},
+            ],
+        ),
+        "sites[0].grants[1]",
+        "already granted by grants[0]",
+    ),
+    (
+        "site requests above limits",
+        _with("sites.0.resources", {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}),
+        "sites[0].resources.requests.memory",
+        "more than the limit",
+    ),
+    (
+        "mysql cpu above limit",
+        _with("mysql.resources", {"requests": {"cpu": "2"}, "limits": {"cpu": "500m"}}),
+        "mysql.resources.requests.cpu",
+        "more than the limit",
+    ),
+    (
+        "pdb blocks drains",
+        _with("mysql.podDisruptionBudget", {"maxUnavailable": 0}),
+        "mysql.podDisruptionBudget.maxUnavailable",
+        "greater than or equal to 1",
+    ),
+    (
+        "velero namespace mismatch",
+        _with("operators", {"velero": {"enabled": True, "namespace": "backup-system"}}),
+        "backups.velero.namespace",
+        "Velero release",
+    ),
     (
         "grant on own db",
         _with("sites.0.grants", [{"database": "blog", "privileges": ["SELECT"]}]),
