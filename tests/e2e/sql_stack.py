@@ -101,21 +101,24 @@ class Engine:
     cli_root: Path  # holds bin/pulumi (what PulumiCommand(root=...) wants)
     version: str
 
+    def file_backend_env(self, backend_dir: Path) -> dict[str, str]:
+        """The engine's environment plus a file backend, passphrase secrets and the repo on PYTHONPATH."""
+        backend_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            **self.env,
+            "PULUMI_BACKEND_URL": f"file://{backend_dir}",
+            "PULUMI_CONFIG_PASSPHRASE": "flightdeck-e2e",
+            "PYTHONPATH": str(REPO_ROOT),
+            "NO_COLOR": "1",
+        }
+
 
 def workspace(engine: Engine, project_dir: Path, backend_dir: Path) -> auto.LocalWorkspace:
     """A LocalWorkspace on ``project_dir`` with a file backend and passphrase secrets."""
-    backend_dir.mkdir(parents=True, exist_ok=True)
-    env_vars = {
-        **engine.env,
-        "PULUMI_BACKEND_URL": f"file://{backend_dir}",
-        "PULUMI_CONFIG_PASSPHRASE": "flightdeck-e2e",
-        "PYTHONPATH": str(REPO_ROOT),
-        "NO_COLOR": "1",
-    }
     return auto.LocalWorkspace(
         work_dir=str(project_dir),
         pulumi_command=auto.PulumiCommand(root=str(engine.cli_root)),
-        env_vars=env_vars,
+        env_vars=engine.file_backend_env(backend_dir),
         secrets_provider="passphrase",
     )
 

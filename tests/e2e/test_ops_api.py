@@ -322,14 +322,7 @@ def test_preview_of_the_sql_test_program(engine: Engine, tmp_path: Path) -> None
     from tests.e2e.sql_stack import write_project
 
     project = write_project(tmp_path / "sql", VENV)
-    backend = tmp_path / "sql-backend"
-    backend.mkdir()
-    env = {
-        **engine.env,
-        "PULUMI_BACKEND_URL": f"file://{backend}",
-        "PULUMI_CONFIG_PASSPHRASE": "x",
-        "PYTHONPATH": str(REPO_ROOT),
-    }
+    env = engine.file_backend_env(tmp_path / "sql-backend")
     settings = Settings(work_dir=project, env=env, pulumi_root=engine.cli_root, create_missing=True)
     fd = Flightdeck(settings)
     workspace = fd.workspace()

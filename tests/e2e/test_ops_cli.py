@@ -183,15 +183,7 @@ def flightdeck_project(engine: Engine, tmp_path: Path) -> tuple[Path, dict[str, 
     source = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
     source["runtime"]["options"]["virtualenv"] = str(VENV)
     (project / "Pulumi.yaml").write_text(yaml.safe_dump(source, sort_keys=False))
-    backend = tmp_path / "backend"
-    backend.mkdir()
-    env = {
-        **engine.env,
-        "PULUMI_BACKEND_URL": f"file://{backend}",
-        "PULUMI_CONFIG_PASSPHRASE": "x",
-        "PYTHONPATH": str(REPO_ROOT),
-        "NO_COLOR": "1",
-    }
+    env = engine.file_backend_env(tmp_path / "backend")
     return project, env
 
 
