@@ -17,5 +17,5 @@ from pathlib import Path
 __version__ = "0.1.0"
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
-if importlib.util.find_spec("components") is None and (_CHECKOUT / "components" / "config.py").is_file():
+if importlib.util.find_spec("components") is None and (_CHECKOUT / "components" / "config" / "__init__.py").is_file():
     sys.path.append(str(_CHECKOUT))

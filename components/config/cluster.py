@@ -1,0 +1,154 @@
+"""Cluster-level sections of the stack config: Kubernetes access, operators, the database
+server, shared storage and certificates. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from components.config.values import (
+    Email,
+    Image,
+    K8sName,
+    ResourceAmounts,
+    Resources,
+    StorageQuantity,
+    Strict,
+    TimeZone,
+    UserName,
+)
+
+
+class KubernetesConfig(Strict):
+    """How to reach the cluster. The kubeconfig itself is the secret key ``flightdeck:kubeconfig``."""
+
+    context: str | None = Field(None, description="kubeconfig context; none uses the kubeconfig's current context")
+    namespace_prefix: str = Field(
+        "", max_length=20, pattern=r"^([a-z][-a-z0-9]*-)?$",
+        description="prefix for every site namespace, e.g. `prod-` (empty, or ends in `-`)",
+    )  # fmt: skip
+    cluster_identifier: str | None = Field(
+        None, description="stable cluster id; a rotated kubeconfig then never replaces the provider"
+    )
+
+
+class HelmReleaseConfig(Strict):
+    """One operator installed as a Helm release."""
+
+    enabled: bool = Field(False, description="install it; leave off when the cluster already runs it")
+    chart_version: str | None = Field(None, description="chart version; none uses flightdeck's pinned version")
+    namespace: K8sName | None = Field(None, description="namespace of the release; none uses the operator's usual one")
+    values: dict[str, Any] = Field(default_factory=dict, description="extra Helm values merged over flightdeck's")
+
+
+class OperatorsConfig(Strict):
+    cert_manager: HelmReleaseConfig = Field(default_factory=HelmReleaseConfig, description="cert-manager")
+    velero: HelmReleaseConfig = Field(default_factory=HelmReleaseConfig, description="Velero")
+    rook_ceph: HelmReleaseConfig = Field(default_factory=HelmReleaseConfig, description="Rook (operator only)")
+    mariadb_operator: HelmReleaseConfig = Field(default_factory=HelmReleaseConfig, description="mariadb-operator")
+
+
+class MySQLAccessConfig(Strict):
+    """How the machine running ``pulumi up`` reaches the primary to run SQL."""
+
+    mode: Literal["direct", "portForward"] = Field(
+        "portForward",
+        description="`portForward` tunnels through the Kubernetes API (runs outside the cluster); "
+        "`direct` connects to the primary Service address (from a pod in the MariaDB namespace: the "
+        "servers' NetworkPolicy admits only it, the operator and site pods) or to `host`/`port`",
+    )
+    host: str | None = Field(None, description="direct mode: host to connect to instead of the primary Service")
+    port: int | None = Field(None, ge=1, le=65535, description="direct mode: port instead of the Service port")
+
+
+class TlsConfig(Strict):
+    enabled: bool = Field(False, description="require TLS to the server")
+    ca: str | None = Field(None, description="PEM CA bundle (file path or inline PEM)")
+    verify_server_cert: bool = Field(True, description="verify the server certificate and host name")
+
+
+class PodDisruptionBudgetConfig(Strict):
+    max_unavailable: int = Field(
+        1, ge=1, description="MariaDB pods a node drain may take down at once (0 would block every drain)"
+    )
+
+
+class MySQLOperatorConfig(Strict):
+    """An HA MariaDB cluster run by mariadb-operator (primary + readers, automatic failover)."""
+
+    mode: Literal["operator"] = Field(description="a MariaDB cluster run by mariadb-operator")
+    name: K8sName = Field(
+        "mariadb", description="name of the MariaDB resource; Services are `<name>-primary`, -secondary"
+    )
+    namespace: K8sName = Field("mariadb", description="namespace of the cluster")
+    version: str = Field(
+        "11.4", pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$", description="MariaDB server version (image tag)"
+    )
+    image: Image | None = Field(None, description="full image; none uses `mariadb:<version>`")
+    size: StorageQuantity = Field("20Gi", description="data volume per server")
+    storage_class: str | None = Field(None, description="storage class of the data volumes; none uses the default")
+    reader_count: int = Field(2, ge=0, le=8, description="replicas besides the primary; 0 gives a single server")
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceAmounts(cpu="500m", memory="1Gi"), limits=ResourceAmounts(memory="2Gi")
+        ),
+        description="server resources",
+    )
+    auto_failover: bool = Field(True, description="promote a replica when the primary fails")
+    auto_failover_delay: str = Field("0s", pattern=r"^[0-9]+(s|m)$", description="wait before failing over")
+    max_lag_seconds: int = Field(30, ge=0, description="replica lag at which a replica is reported not ready")
+    pod_disruption_budget: PodDisruptionBudgetConfig = Field(
+        default_factory=PodDisruptionBudgetConfig, description="limits voluntary evictions (node drains)"
+    )
+    anti_affinity: bool = Field(True, description="spread servers over different nodes")
+    update_strategy: Literal["ReplicasFirstPrimaryLast", "RollingUpdate", "OnDelete", "Never"] = Field(
+        "ReplicasFirstPrimaryLast", description="how server updates roll: replicas first, primary last by default"
+    )
+    time_zone: TimeZone = Field("UTC", description="server time zone")
+    access: MySQLAccessConfig = Field(default_factory=MySQLAccessConfig, description="how `pulumi up` reaches it")
+
+
+class MySQLExternalConfig(Strict):
+    """A MariaDB/MySQL server not managed by flightdeck. Admin password: secret key `mysqlAdminPassword`."""
+
+    mode: Literal["external"] = Field(description="a server managed elsewhere")
+    host: str = Field(min_length=1, description="primary (write) host")
+    read_host: str | None = Field(None, description="read host for sites; none uses `host`")
+    port: int = Field(3306, ge=1, le=65535, description="server port")
+    admin_user: UserName = Field("root", description="admin user that creates databases, users and grants")
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS to the server")
+    access: MySQLAccessConfig = Field(
+        default_factory=lambda: MySQLAccessConfig(mode="direct"),
+        description="how `pulumi up` reaches it (`direct` only; `host`/`port` may override)",
+    )
+
+
+class RookStorageConfig(Strict):
+    """Cluster-level Rook objects, for a Rook cluster that has no CephFS yet."""
+
+    namespace: K8sName = Field("rook-ceph", description="namespace of the CephCluster")
+    filesystem_name: K8sName = Field("hostingfs", description="name of the CephFilesystem")
+    replicas: int = Field(3, ge=1, le=7, description="replicas of the metadata and data pools")
+    failure_domain: Literal["host", "osd", "zone", "rack"] = Field("host", description="pool failure domain")
+    active_mds_count: int = Field(1, ge=1, le=16, description="active metadata servers (plus a standby each)")
+
+
+class StorageConfig(Strict):
+    storage_class: K8sName = Field("rook-cephfs", description="ReadWriteMany storage class of the site volumes")
+    rook: RookStorageConfig | None = Field(
+        None, description="when set, create the CephFilesystem and the storage class (reclaim policy Retain)"
+    )
+
+
+class CertificatesConfig(Strict):
+    acme_email: Email = Field(description="Let's Encrypt account e-mail (expiry notices)")
+    environment: Literal["production", "staging"] = Field(
+        "staging", description="Let's Encrypt `production` (trusted) or `staging` (high rate limits, untrusted)"
+    )
+    ingress_class: K8sName = Field("nginx", description="ingress class that serves HTTP-01 challenges and sites")
+    cluster_issuer: K8sName = Field("letsencrypt", description="name of the ClusterIssuer")
+    ingress_controller_namespace: K8sName = Field(
+        "ingress-nginx", description="namespace of the ingress controller (the only source of site traffic)"
+    )

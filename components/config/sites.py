@@ -1,0 +1,93 @@
+"""The ``sites`` section of the stack config: one entry per hosted site. Pure."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from components.config.values import (
+    Charset,
+    Clock,
+    Collation,
+    DatabaseName,
+    DnsName,
+    Image,
+    PrivilegeList,
+    ResourceAmounts,
+    Resources,
+    SiteName,
+    StorageQuantity,
+    Strict,
+    TableName,
+    UserHost,
+    UserName,
+)
+
+
+class SiteDatabaseConfig(Strict):
+    name: DatabaseName | None = Field(None, description="database name; none uses the site name with `-` as `_`")
+    charset: Charset = Field("utf8mb4", description="default character set")
+    collation: Collation = Field("utf8mb4_unicode_ci", description="default collation")
+    privileges: PrivilegeList = Field(
+        default_factory=lambda: ["ALL PRIVILEGES"], description="the site user's privileges on its own database"
+    )
+
+
+class SiteUserConfig(Strict):
+    name: UserName | None = Field(None, description="user name; none uses the database name (at most 32 characters)")
+    host: UserHost = Field("%", description="host pattern the user may connect from")
+    max_user_connections: int = Field(0, ge=0, le=100000, description="connection limit; 0 means unlimited")
+    password_version: int = Field(1, ge=1, description="bump to rotate the password")
+    require_tls: bool = Field(False, description="refuse unencrypted connections for this user")
+
+
+class ExtraGrantConfig(Strict):
+    database: DatabaseName = Field(description="database the grant is on")
+    table: TableName = Field("*", description="table, or `*` for every table")
+    privileges: PrivilegeList = Field(description="privileges, e.g. [SELECT]")
+
+
+class SiteBackupConfig(Strict):
+    files: bool = Field(True, description="Velero backup of the site's namespace and volume")
+    database: bool = Field(True, description="logical backup of the site's database")
+    start_time: Clock | None = Field(None, description="pin the start `HH:MM` (on a slot boundary in the window)")
+    retention_days: int | None = Field(None, ge=1, le=3650, description="override `backups.retentionDays`")
+
+
+class SiteConfig(Strict):
+    name: SiteName = Field(description="site name: namespace, resource names (lowercase, digits, `-`)")
+    cms: Literal["wordpress", "drupal"] = Field(description="`wordpress` or `drupal`")
+    domains: list[DnsName] = Field(min_length=1, max_length=100, description="host names; the first is primary")
+    image: Image | None = Field(None, description="container image; none uses the CMS's official image")
+    replicas: int = Field(2, ge=1, le=50, description="web pods (they share the files volume)")
+    files_size: StorageQuantity = Field("10Gi", description="size of the shared (ReadWriteMany) files volume")
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests=ResourceAmounts(cpu="100m", memory="256Mi"), limits=ResourceAmounts(memory="512Mi")
+        ),
+        description="web pod resources",
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="extra plain environment variables")
+    database: SiteDatabaseConfig = Field(default_factory=SiteDatabaseConfig, description="the site database")
+    user: SiteUserConfig = Field(default_factory=SiteUserConfig, description="the site's database user")
+    grants: list[ExtraGrantConfig] = Field(default_factory=list, description="extra grants beyond its own database")
+    backup: SiteBackupConfig = Field(default_factory=SiteBackupConfig, description="backup overrides")
+    drop_data_on_delete: bool = Field(
+        False, description="allow deleting the database and volume when the site is removed (two steps; see guide)"
+    )
+
+    @property
+    def database_name(self) -> str:
+        return self.database.name or self.name.replace("-", "_")
+
+    @property
+    def user_name(self) -> str:
+        return self.user.name or self.database_name[:32]
+
+    @property
+    def image_ref(self) -> str:
+        return self.image or DEFAULT_IMAGES[self.cms]
+
+
+DEFAULT_IMAGES = {"wordpress": "wordpress:6.8-php8.3-apache", "drupal": "drupal:11-php8.3-apache"}
