@@ -6,6 +6,8 @@ config change (replicas, image, domains) never renames, and so never replaces, a
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -24,12 +26,13 @@ FILES_PATHS = {
 def object_meta(
     name: str, namespace: pulumi.Input[str] | None = None, labels: dict[str, str] | None = None
 ) -> k8s.meta.v1.ObjectMetaArgsDict:
-    meta: k8s.meta.v1.ObjectMetaArgsDict = {"name": name}
+    meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
     if labels:
         meta["labels"] = labels
-    return meta
+    # pulumi-kubernetes 4.25 types its ArgsDicts as plain Mappings under mypy.
+    return cast("k8s.meta.v1.ObjectMetaArgsDict", meta)
 
 
 def site_namespace(config: StackConfig, site: SiteConfig) -> str:
