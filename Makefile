@@ -5,11 +5,21 @@ PY := $(VENV)/bin/python
 STACK ?= local
 PYTEST_ARGS ?=
 
-.PHONY: local render setup setup-all lint typecheck unit integration e2e test clean
+.PHONY: local local-down local-status render setup setup-all lint typecheck unit integration e2e test clean
 
-## local: dry-render the local default stack (objects + SQL plan in build/<stack>, sites listed)
-local: render
+## local: deploy the local default stack (Pulumi.local.yaml) for real through the engine and print the sites
+local: setup-all
+	$(PY) -m tools.local up
 
+## local-down: stop everything `make local` started (the state stays in ~/.cache/flightdeck/local)
+local-down:
+	bash tools/setup.sh python
+	$(PY) -m tools.local down
+
+local-status:
+	$(PY) -m tools.local status
+
+## render: dry-render a stack (objects + SQL plan in build/<stack>, sites listed); no cluster, no database
 render:
 	bash tools/setup.sh python
 	$(PY) -m tools.render_stack $(STACK)

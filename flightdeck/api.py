@@ -223,6 +223,10 @@ class Settings:
     credentials for the backend, ``PULUMI_HOME`` ...). ``passphrase``/``passphrase_file`` set
     ``PULUMI_CONFIG_PASSPHRASE(_FILE)``; ``secrets_provider`` (``passphrase``,
     ``awskms://...`` ...) is used when a stack is created (``create_missing``).
+
+    ``config_file`` makes the engine read the stack's config from that file instead of
+    ``Pulumi.<stack>.yaml`` in ``work_dir`` (``--config-file``), and a stack created then keeps its
+    secrets salt there too: nothing in the project directory is ever written.
     """
 
     work_dir: Path = REPO_ROOT
@@ -236,6 +240,7 @@ class Settings:
     lock_timeout: float = 60.0
     create_missing: bool = False
     color: str = "never"
+    config_file: Path | None = None
 
     def pulumi_env(self) -> dict[str, str]:
         env = dict(self.env)
@@ -549,6 +554,12 @@ class Flightdeck:
     def _select(self, stack: str) -> auto.Stack:
         workspace = self.workspace()
         try:
+            if self.settings.create_missing and self.settings.config_file is not None:
+                try:
+                    return auto.Stack.select(stack, workspace)
+                except auto.StackNotFoundError:
+                    self._create_outside(stack)
+                    return auto.Stack.select(stack, workspace)
             if self.settings.create_missing:
                 return auto.Stack.create_or_select(stack, workspace)
             return auto.Stack.select(stack, workspace)
@@ -559,6 +570,36 @@ class Flightdeck:
             ) from None
         except auto.CommandError as error:
             raise FlightdeckError(f"cannot select stack {stack!r}: {_first_error(str(error))}") from None
+
+    def _create_outside(self, stack: str) -> None:
+        """``pulumi stack init`` writes the new stack's secrets salt into ``Pulumi.<stack>.yaml`` of
+        its working directory, so it runs in a scratch copy of the project file; the salt then
+        moves into ``config_file``, the only stack file the engine reads for this stack."""
+        assert self.settings.config_file is not None
+        import tempfile
+
+        from ruamel.yaml import YAML
+
+        with tempfile.TemporaryDirectory(prefix="flightdeck-init-") as scratch:
+            for name in ("Pulumi.yaml", "Pulumi.yml"):
+                if (self.work_dir / name).exists():
+                    (Path(scratch) / name).write_text((self.work_dir / name).read_text(encoding="utf-8"))
+            workspace = auto.LocalWorkspace(
+                work_dir=scratch,
+                pulumi_command=self._pulumi_command(),
+                env_vars=self.settings.pulumi_env(),
+                secrets_provider=self.settings.secrets_provider,
+            )
+            auto.Stack.create(stack, workspace)
+            created = Path(scratch) / f"Pulumi.{stack.split('/')[-1]}.yaml"
+            yaml = YAML()
+            salt = (yaml.load(created.read_text()) or {}).get("encryptionsalt") if created.exists() else None
+        if salt:
+            path = Path(self.settings.config_file)
+            document = (yaml.load(path.read_text()) if path.exists() else None) or {}
+            document["encryptionsalt"] = salt
+            with path.open("w") as handle:
+                yaml.dump(document, handle)
 
     def _run(
         self,
@@ -600,7 +641,15 @@ class Flightdeck:
         def err(line: str) -> None:
             recorder.stderr.append(line)
 
-        return {"on_output": out, "on_error": err, "on_event": recorder, "color": self.settings.color}
+        callbacks: dict[str, Any] = {
+            "on_output": out,
+            "on_error": err,
+            "on_event": recorder,
+            "color": self.settings.color,
+        }
+        if self.settings.config_file is not None:
+            callbacks["config_file"] = str(self.settings.config_file)
+        return callbacks
 
     # -- operations --------------------------------------------------------------------------
 
@@ -642,7 +691,8 @@ class Flightdeck:
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
             if refresh:
-                selected.refresh(show_secrets=False, color=self.settings.color)
+                config_file = str(self.settings.config_file) if self.settings.config_file else None
+                selected.refresh(show_secrets=False, color=self.settings.color, config_file=config_file)
             return selected.up(
                 target=targets, message=message, show_secrets=False, **self._callbacks(recorder, on_output)
             )

@@ -7,11 +7,15 @@ folder: generated PKI, kubeconfigs, logs, pid files, etcd data.
 After start the cluster has the upstream CRDs from ``FLIGHTDECK_CRDS_DIR`` (Established),
 fake Ready nodes, the ``rook-cephfs`` (RWX) and ``standard`` (RWO, default) StorageClasses and
 a pool of pre-created PersistentVolumes for them, so Deployments, StatefulSets and PVCs become
-Ready/Bound through the real controllers.
+Ready/Bound through the real controllers. Where a controller cannot run here, kwok Stages
+(``tools/kwok/*.yaml``) set the status it would set: mariadb-operator's objects and Ready
+condition, the ingress controller's address. With ``mariadb_servers`` (namespace -> state dir
+of a ``tools.mariadb_server``), ``tools.mariadb_standin`` runs too: it applies each MariaDB
+resource's root password to its local server and forwards the pods' port 3306 there.
 
 CLI::
 
-    python -m tools.controlplane start  [--state-dir DIR]   # prints the admin kubeconfig path
+    python -m tools.controlplane start  [--state-dir DIR] [--mariadb NAMESPACE=SERVER_STATE_DIR]
     python -m tools.controlplane status --state-dir DIR [--json]
     python -m tools.controlplane stop   --state-dir DIR
 
@@ -57,6 +61,9 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+STANDIN = "mariadb-standin"  # tools/mariadb_standin.py, only with mariadb_servers
+STANDIN_MODULE = "tools.mariadb_standin"
+STANDIN_HEARTBEAT_S = 15.0
 KWOK_EXTRA_STAGES = Path(__file__).resolve().parent / "kwok"
 
 # Start/stop order; stop goes in reverse so clients go before the servers they talk to.
@@ -66,6 +73,7 @@ COMPONENTS = (
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
+    STANDIN,
 )
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -76,6 +84,9 @@ POOL_LABEL = "flightdeck.dev/pv-pool"
 
 # Upstream kwok stage files used: the "fast" profile that kwokctl uses by default, plus node
 # heartbeats with Leases so the node lifecycle controller keeps the fake nodes Ready.
+# kwok's own CRD for port-forward rules, applied before kwok starts (--enable-crds), so the
+# stand-in can point pods' ports at a local server once it is known.
+KWOK_CRDS = ("kustomize/crd/bases/kwok.x-k8s.io_clusterportforwards.yaml",)
 KWOK_UPSTREAM_STAGES = (
     "kustomize/stage/node/fast/node-initialize.yaml",
     "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
@@ -184,7 +195,7 @@ def pids_referencing(path: Path, *, components_only: bool = True) -> list[int]:
         if needle not in cmd or _proc_state(int(entry.name)) in (None, "Z"):
             continue
         prog = os.path.basename(cmd.split(b"\0", 1)[0].decode(errors="replace"))
-        if components_only and prog not in COMPONENTS:
+        if components_only and prog not in COMPONENTS and STANDIN_MODULE.encode() not in cmd:
             continue
         found.append(int(entry.name))
     return found
@@ -224,6 +235,7 @@ class ClusterState:
     kwok_version: str
     started_at: float
     binaries: dict[str, str] = field(default_factory=dict)
+    mariadb_servers: dict[str, str] = field(default_factory=dict)
 
 
 # --- the control plane ----------------------------------------------------------------------
@@ -243,6 +255,7 @@ class ControlPlane:
         rwo_volumes: int = 20,
         rwo_size: str = "20Gi",
         create_storage_classes: bool = True,
+        mariadb_servers: dict[str, str | os.PathLike[str]] | None = None,
         toolchain: Toolchain | None = None,
         progress: Progress = _stderr,
     ) -> None:
@@ -256,6 +269,7 @@ class ControlPlane:
         # Off for programs that create the `rook-cephfs` class themselves (components'
         # RookStorage): the pool PVs name the class by string, so they bind either way.
         self.create_storage_classes = create_storage_classes
+        self.mariadb_servers = {ns: str(Path(d).resolve()) for ns, d in (mariadb_servers or {}).items()}
         self._toolchain = toolchain
         self.progress = progress
         # Popen handles of components started by this object, so stop() can reap them
@@ -283,6 +297,12 @@ class ControlPlane:
     @property
     def state_file(self) -> Path:
         return self.state_dir / "controlplane.json"
+
+    def components(self) -> tuple[str, ...]:
+        """What this control plane runs: the stand-in only when it has servers to stand in for."""
+        state = self.read_state()
+        servers = self.mariadb_servers or (state.mariadb_servers if state else {})
+        return COMPONENTS if servers else tuple(c for c in COMPONENTS if c != STANDIN)
 
     def read_state(self) -> ClusterState | None:
         try:
@@ -357,6 +377,7 @@ class ControlPlane:
                 "kube-scheduler": tc.kube_scheduler,
                 "kwok": tc.kwok,
             },
+            mariadb_servers=dict(self.mariadb_servers),
         )
         self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
         self._spawn("etcd", self._etcd_argv(tc, ports))
@@ -366,11 +387,15 @@ class ControlPlane:
         self.progress(f"kube-apiserver ready after {time.monotonic() - started:.1f}s")
         self._spawn("kube-controller-manager", self._controller_manager_argv(tc, ports))
         self._spawn("kube-scheduler", self._scheduler_argv(tc, ports))
-        self._spawn("kwok", self._kwok_argv(tc, ports, kwok_config))
+        # kwok watches its ClusterPortForward CRD from the start, so the CRDs go in first.
         self._bootstrap(deadline)
+        self._spawn("kwok", self._kwok_argv(tc, ports, kwok_config))
         for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
             self._wait_healthy(name, state, deadline)
         self._wait_cluster_ready(deadline)
+        if self.mariadb_servers:
+            self._spawn(STANDIN, self._standin_argv())
+            self._wait_healthy(STANDIN, state, deadline)
 
     def stop(self, timeout: float = 20.0, *, quiet: bool = False) -> None:
         """Stop every process this state folder started; nothing of it is left running."""
@@ -402,7 +427,7 @@ class ControlPlane:
         state = self.read_state()
         records = self._pid_records()
         out: list[ComponentStatus] = []
-        for name in COMPONENTS:
+        for name in self.components():
             rec = records.get(name)
             running = rec is not None and _alive(rec.pid, rec.start_time)
             healthy, endpoint, detail = False, "", ""
@@ -515,6 +540,10 @@ class ControlPlane:
             "scheduler": ("ca", "/CN=system:kube-scheduler", "v3_client"),
             # kwok patches status of arbitrary resources (nodes, pods, PVs): cluster admin.
             "kwok": ("ca", "/O=system:masters/CN=kwok", "v3_client"),
+            # kwok serves the fake nodes' kubelet API (port-forward) over TLS on 127.0.0.1.
+            "kwok-serving": ("ca", "/CN=kwok-kubelet", "v3_server"),
+            # The apiserver authenticates to that kubelet API, as to a real kubelet.
+            "apiserver-kubelet-client": ("ca", "/O=system:masters/CN=kube-apiserver-kubelet-client", "v3_client"),
             "front-proxy-client": ("front-proxy-ca", "/CN=front-proxy-client", "v3_client"),
         }
         for name, (ca, subj, ext) in leaves.items():
@@ -632,6 +661,11 @@ class ControlPlane:
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # Port-forwards go to the fake nodes' kubelet endpoint, which kwok serves.
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+            "--kubelet-preferred-address-types=InternalIP",
             "--authorization-mode=RBAC",
             "--allow-privileged=true",
             # The default reconciler would publish 127.0.0.1 as the endpoint of the
@@ -690,8 +724,24 @@ class ControlPlane:
             f"--cidr={POD_CIDR}",
             "--node-ip=127.0.0.1",
             "--node-lease-duration-seconds=40",
+            # The nodes' kubelet endpoint (kwok's node-initialize stage publishes this port), with
+            # the API the apiserver proxies port-forwards to, served over TLS like a kubelet's.
+            f"--node-port={ports['kwok']}",
             f"--server-address=127.0.0.1:{ports['kwok']}",
+            f"--tls-cert-file={self.pki / 'kwok-serving.crt'}",
+            f"--tls-private-key-file={self.pki / 'kwok-serving.key'}",
+            "--enable-crds=ClusterPortForward",
         ]
+
+    def _standin_argv(self) -> list[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            STANDIN_MODULE,
+            f"--kubeconfig={self.kubeconfig}",
+            f"--state-dir={self.state_dir / 'standin'}",
+        ]
+        return argv + [f"--server={ns}={state}" for ns, state in sorted(self.mariadb_servers.items())]
 
     # process control
 
@@ -708,7 +758,8 @@ class ControlPlane:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                cwd=self.state_dir,
+                # The stand-in is `python -m tools...`: it runs from the checkout.
+                cwd=REPO_ROOT if name == STANDIN else self.state_dir,
             )
         self._procs[name] = proc
         rec = PidRecord(name, proc.pid, _proc_start_time(proc.pid), argv, str(log))
@@ -748,12 +799,25 @@ class ControlPlane:
 
     # health
 
+    def _standin_heartbeat(self) -> tuple[bool, str]:
+        """The stand-in writes a heartbeat every round; a stale one means it is stuck."""
+        try:
+            beat = json.loads((self.state_dir / "standin" / "heartbeat").read_text())
+        except (OSError, ValueError):
+            return False, "no heartbeat yet"
+        age = time.time() - float(beat.get("at", 0))
+        waiting = beat.get("waiting") or {}
+        detail = f"heartbeat {age:.0f}s ago" + (f"; waiting: {waiting}" if waiting else "")
+        return age < STANDIN_HEARTBEAT_S, detail
+
     def _health_url(self, name: str, state: ClusterState) -> str:
+        if name == STANDIN:
+            return str(self.state_dir / "standin" / "heartbeat")
         port = state.ports[name]
         if name == "etcd":
             return f"http://127.0.0.1:{port}/health"
         if name == "kwok":
-            return f"http://127.0.0.1:{port}/healthz"
+            return f"https://127.0.0.1:{port}/healthz"
         if name == "kube-apiserver":
             return f"https://127.0.0.1:{port}/readyz"
         return f"https://127.0.0.1:{port}/healthz"
@@ -770,6 +834,8 @@ class ControlPlane:
         return ctx
 
     def _probe(self, name: str, state: ClusterState) -> tuple[bool, str]:
+        if name == STANDIN:
+            return self._standin_heartbeat()
         url = self._health_url(name, state)
         ctx = self._ssl_context(name) if url.startswith("https") else None
         try:
@@ -808,13 +874,23 @@ class ControlPlane:
         from kubernetes import client
 
         with contextlib.closing(self.api_client()) as api:
-            self._apply_crds(client.ApiextensionsV1Api(api), deadline)
+            self._apply_crds(client.ApiextensionsV1Api(api), deadline, self._kwok_crd_docs())
+            self._apply_crds(client.ApiextensionsV1Api(api), deadline, self._crd_docs())
             self._create_storage(client.StorageV1Api(api), client.CoreV1Api(api))
             self._create_nodes(client.CoreV1Api(api))
 
+    def _kwok_crd_docs(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        module = kwok_module_dir(KWOK_VERSION, progress=self.progress)
+        for rel in KWOK_CRDS:
+            path = module / rel
+            yield path, yaml.safe_load(path.read_text())
+
     def _crd_docs(self) -> Iterator[tuple[Path, dict[str, Any]]]:
         if self.crds_dir is None:
+            self.progress("no CRDs folder (set FLIGHTDECK_CRDS_DIR); skipping the upstream CRDs")
             return
+        if not self.crds_dir.is_dir():
+            raise ControlPlaneError(f"step 'apply CRDs' failed: {self.crds_dir} is not a folder")
         files = sorted(p for p in self.crds_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
         for path in files:
             with open(path) as fh:
@@ -823,16 +899,11 @@ class ControlPlane:
                     if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                         yield path, doc
 
-    def _apply_crds(self, ext: Any, deadline: float) -> None:
+    def _apply_crds(self, ext: Any, deadline: float, docs: Iterable[tuple[Path, dict[str, Any]]]) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        if self.crds_dir is None:
-            self.progress("no CRDs folder (set FLIGHTDECK_CRDS_DIR); skipping CRDs")
-            return
-        if not self.crds_dir.is_dir():
-            raise ControlPlaneError(f"step 'apply CRDs' failed: {self.crds_dir} is not a folder")
         names: list[str] = []
-        for path, doc in self._crd_docs():
+        for path, doc in docs:
             name = doc["metadata"]["name"]
             names.append(name)
             try:
@@ -845,7 +916,7 @@ class ControlPlane:
                 current = ext.read_custom_resource_definition(name)
                 doc.setdefault("metadata", {})["resourceVersion"] = current.metadata.resource_version
                 ext.replace_custom_resource_definition(name, doc)
-        self.progress(f"applied {len(names)} CRDs from {self.crds_dir}; waiting for Established")
+        self.progress(f"applied {len(names)} CRDs; waiting for Established")
         pending = set(names)
         while pending and time.monotonic() < deadline:
             for name in list(pending):
@@ -1040,6 +1111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="create the PV pool but not the rook-cephfs/standard StorageClasses",
     )
+    p_start.add_argument(
+        "--mariadb",
+        action="append",
+        default=[],
+        metavar="NAMESPACE=STATE_DIR",
+        help="run the mariadb-operator stand-in for MariaDB resources in NAMESPACE, backed by the "
+        "tools.mariadb_server in STATE_DIR (repeatable)",
+    )
     p_start.add_argument("--timeout", type=float, default=300.0)
     for name in ("stop", "status"):
         p = sub.add_parser(name)
@@ -1050,11 +1129,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.cmd == "start":
             state_dir = args.state_dir or tempfile.mkdtemp(prefix="flightdeck-cp-")
+            servers: dict[str, str | os.PathLike[str]] = {}
+            for item in args.mariadb:
+                namespace, sep, server_dir = item.partition("=")
+                if not sep or not namespace or not server_dir:
+                    ap.error(f"--mariadb {item!r}: expected NAMESPACE=STATE_DIR")
+                servers[namespace] = server_dir
             cp = ControlPlane(
                 state_dir,
                 crds_dir=args.crds_dir,
                 nodes=args.nodes,
                 create_storage_classes=not args.no_storage_classes,
+                mariadb_servers=servers,
             )
             kubeconfig = cp.start(timeout=args.timeout)
             print(f"state dir: {cp.state_dir}", file=sys.stderr)

@@ -162,10 +162,13 @@ class MariaDBServer:
     GTIDs) or :meth:`start_replica_of` (a GTID replica of a running primary).
     """
 
-    def __init__(self, state_dir: Path, port: int, server_id: int, owns_state_dir: bool) -> None:
+    def __init__(
+        self, state_dir: Path, port: int, server_id: int, owns_state_dir: bool, admin_user: str = ADMIN_USER
+    ) -> None:
         self.state_dir = state_dir
         self.port = port
         self.server_id = server_id
+        self.admin_user = admin_user
         self._owns_state_dir = owns_state_dir
         self.tls = False
         self._process: subprocess.Popen[bytes] | None = None
@@ -174,12 +177,21 @@ class MariaDBServer:
 
     @classmethod
     def create(
-        cls, state_dir: str | Path | None = None, port: int | None = None, server_id: int = 1, tls: bool = False
+        cls,
+        state_dir: str | Path | None = None,
+        port: int | None = None,
+        server_id: int = 1,
+        tls: bool = False,
+        admin_user: str = ADMIN_USER,
     ) -> MariaDBServer:
         """A server object (not started).  ``state_dir=None`` makes a temp dir removed on stop.
 
         ``tls=True`` generates a throwaway CA and a server certificate for 127.0.0.1 (with the
         ``openssl`` CLI); clients find the CA at :attr:`ca_file`.
+
+        ``admin_user`` other than ``root`` leaves ``root`` to someone else: the local platform's
+        server, whose ``root`` account the simulated mariadb-operator gives the password the
+        program generated (``tools/mariadb_standin.py``), as the real operator does.
         """
         owns = state_dir is None
         # Under /tmp directly: pytest's tmp dirs are 0700 and the mysql user could not reach them;
@@ -187,7 +199,7 @@ class MariaDBServer:
         path = Path(tempfile.mkdtemp(prefix="fd-mariadb-")) if state_dir is None else Path(state_dir)
         path = path.resolve()
         path.mkdir(parents=True, exist_ok=True)
-        server = cls(path, port or free_port(), server_id, owns)
+        server = cls(path, port or free_port(), server_id, owns, admin_user)
         server.tls = tls
         return server
 
@@ -293,7 +305,7 @@ class MariaDBServer:
             host="127.0.0.1",
             port=self.port,
             socket=str(self.socket_path),
-            admin_user=ADMIN_USER,
+            admin_user=self.admin_user,
             admin_password=self._admin_password,
             state_dir=str(self.state_dir),
             server_id=self.server_id,
@@ -413,7 +425,8 @@ class MariaDBServer:
                     f"mariadbd exited with {self._process.returncode} during startup; log tail:\n{self.log_tail()}"
                 )
             try:
-                conn = pymysql.connect(unix_socket=str(self.socket_path), user=ADMIN_USER, connect_timeout=2)
+                # Freshly installed, root has no password; once bootstrapped, the socket login is refused.
+                conn = pymysql.connect(unix_socket=str(self.socket_path), user="root", connect_timeout=2)
                 conn.close()
                 return
             except pymysql.err.OperationalError as exc:
@@ -428,21 +441,26 @@ class MariaDBServer:
 
     def _bootstrap_admin(self) -> None:
         """Create the admin and replication users, unlogged so replicas never replay them."""
-        conn = pymysql.connect(unix_socket=str(self.socket_path), user=ADMIN_USER, autocommit=True)
+        conn = pymysql.connect(unix_socket=str(self.socket_path), user="root", autocommit=True)
+        admin = self.admin_user
         try:
             with conn.cursor() as cur:
                 cur.execute("SET SESSION sql_log_bin=0")
-                # mariadb-install-db also makes password-less root@<hostname> and root@::1 accounts.
-                cur.execute(
-                    "SELECT User, Host FROM mysql.user WHERE User=%s AND Host NOT IN ('localhost', '127.0.0.1')",
-                    (ADMIN_USER,),
-                )
+                # mariadb-install-db also makes password-less root@<hostname> and root@::1 accounts;
+                # with a separate admin, root@127.0.0.1 goes too, so TCP logins as root reach the
+                # root@'%' account that whoever owns root creates.
+                keep = ("localhost", "127.0.0.1") if admin == "root" else ("localhost",)
+                cur.execute("SELECT User, Host FROM mysql.user WHERE User='root'")
                 for user, host in list(cur.fetchall()):
-                    cur.execute("DROP USER %s@%s", (user, host))
+                    if host not in keep:
+                        cur.execute("DROP USER %s@%s", (user, host))
+                if admin != "root":
+                    # Nobody knows this one: root over the socket is closed until its owner sets it.
+                    cur.execute("ALTER USER 'root'@'localhost' IDENTIFIED BY %s", (secrets.token_urlsafe(24),))
                 for host in ("localhost", "127.0.0.1"):
-                    cur.execute("CREATE USER IF NOT EXISTS %s@%s", (ADMIN_USER, host))
-                    cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (ADMIN_USER, host, self._admin_password))
-                    cur.execute("GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION", (ADMIN_USER, host))
+                    cur.execute("CREATE USER IF NOT EXISTS %s@%s", (admin, host))
+                    cur.execute("ALTER USER %s@%s IDENTIFIED BY %s", (admin, host, self._admin_password))
+                    cur.execute("GRANT ALL PRIVILEGES ON *.* TO %s@%s WITH GRANT OPTION", (admin, host))
                 cur.execute("CREATE USER IF NOT EXISTS %s@'127.0.0.1'", (REPLICATION_USER,))
                 cur.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY %s", (REPLICATION_USER, self._admin_password))
                 cur.execute("GRANT REPLICATION SLAVE ON *.* TO %s@'127.0.0.1'", (REPLICATION_USER,))
@@ -572,7 +590,7 @@ class MariaDBServer:
         conn = pymysql.connect(
             host="127.0.0.1",
             port=self.port,
-            user=user or ADMIN_USER,
+            user=user or self.admin_user,
             # UTF-8 bytes, as real clients send them (PyMySQL would use latin-1 for a str).
             password=(self._admin_password if user is None else (password or "")).encode("utf-8"),
             database=database,
@@ -597,7 +615,8 @@ class MariaDBServer:
         """Re-attach to a server started earlier (for example by the CLI)."""
         path = Path(state_dir).resolve()
         data = json.loads((path / "info.json").read_text())
-        server = cls(path, int(data["port"]), int(data["server_id"]), owns_state_dir=False)
+        admin = str(data.get("admin_user") or ADMIN_USER)
+        server = cls(path, int(data["port"]), int(data["server_id"]), owns_state_dir=False, admin_user=admin)
         server._admin_password = str(data["admin_password"])
         if data.get("replica_of"):
             server.primary = cls.from_state_dir(data["replica_of"])
@@ -633,13 +652,16 @@ def main(argv: list[str] | None = None) -> int:
     start.add_argument("--port", type=int, default=0, help="0 = a free port")
     start.add_argument("--server-id", type=int, default=1)
     start.add_argument("--replica-of", help="state dir of a running primary to replicate from (GTID)")
+    start.add_argument(
+        "--admin-user", default=ADMIN_USER, help="the admin account (not root: root is left to its owner)"
+    )
     for name in ("stop", "info"):
         cmd = sub.add_parser(name)
         cmd.add_argument("--state-dir", required=True)
     args = parser.parse_args(argv)
 
     if args.command == "start":
-        server = MariaDBServer.create(args.state_dir, args.port or None, args.server_id)
+        server = MariaDBServer.create(args.state_dir, args.port or None, args.server_id, admin_user=args.admin_user)
         if args.replica_of:
             server.start_replica_of(MariaDBServer.from_state_dir(args.replica_of))
         else:

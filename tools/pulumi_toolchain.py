@@ -1,29 +1,47 @@
-"""Make the real Pulumi engine available on a machine that reaches package registries only.
+"""The real Pulumi toolchain on a machine that reaches package registries only.
 
-What it provides, cached outside the repository in ONE folder keyed by version,
+What the program needs to run through the engine, and where each piece comes from:
+
+=====================================  ==========  ==============================================
+piece                                  version     built from
+=====================================  ==========  ==============================================
+``pulumi`` (CLI + engine)              3.274.1     ``github.com/pulumi/pulumi/pkg/v3`` + ``sdk/v3``
+                                                   (Go module proxy)
+``pulumi-language-python`` + its two   3.259.0     upstream's sources, vendored unchanged in
+scripts (program runner, dynamic-                  ``$FLIGHTDECK_VENDOR_DIR/pulumi-python``
+provider host)                                     (default ``../shared/vendor``)
+resource plugin ``kubernetes``         4.25.0      ``pulumi-kubernetes/provider/v4`` at the v4.25.0
+                                                   commit (Go module proxy), in a wrapper module
+resource plugin ``random``             4.21.1      ``$FLIGHTDECK_VENDOR_DIR/pulumi-random`` plus two
+                                                   build-only stand-in modules (``tools/go_standins``)
+=====================================  ==========  ==============================================
+
+The plugin versions are exactly the ones the pinned Python SDKs name in their
+``pulumi-plugin.json`` (``pulumi-kubernetes==4.25.0``, ``pulumi-random==4.21.1``); a unit test
+keeps ``requirements.txt`` and :data:`PLUGINS` equal.
+
+Everything is cached outside the repository in one folder keyed by version,
 ``${FLIGHTDECK_CACHE:-$HOME/.cache/flightdeck}/pulumi``::
 
-    cli/v<VER>/bin/pulumi                          built from Go modules (CGO_ENABLED=0)
-    cli/v<VER>/bin/pulumi-language-python          flightdeck's own language host (Python)
-    cli/v<VER>/bin/pulumi-language-python-exec     flightdeck's own program runner
-    cli/v<VER>/bin/pulumi-resource-pulumi-python   flightdeck's own dynamic-provider host
-    cli/v<VER>/build.json                          stamp: what was built, how, how long
-    home/                                          PULUMI_HOME (plugin cache in home/plugins)
-    logs/                                          full go output of every build step
-    unavailable/                                   remembered proxy refusals (24 h)
+    cli/v<VER>/bin/pulumi                          the engine, version-stamped
+    cli/v<VER>/bin/pulumi-language-python          upstream's host (copied beside the engine,
+    cli/v<VER>/bin/pulumi-language-python-exec     which finds its "bundled" plugins there)
+    cli/v<VER>/bin/pulumi-resource-pulumi-python
+    language-python/v<VER>/                        the host as built, with its stamp
+    plugins/<name>-v<VER>/                         each resource plugin as built, with its stamp
+    home/                                          PULUMI_HOME; plugins installed into home/plugins
+    logs/<step>.log                                full go output of every build step
 
-Why the CLI is not v3.272.0 (the ``pulumi`` pin in requirements.txt): the Go module proxy
-reachable here serves ``github.com/pulumi/pulumi/pkg/v3`` (the module holding
-``cmd/pulumi``) only at v3.259.0 and answers "403 This module version is not available" for
-every later release. The Python SDK's Automation API needs CLI >= 3.1.0, so a v3.259.0
-engine works with SDK 3.272.0. Upstream's Go language host and the kubernetes / random
-resource plugins are not served at all; see docs/toolchain.md.
+A warm ``ensure`` checks the stamps and returns in well under a second. On a machine where
+``pulumi`` at the right version is on PATH with its language host beside it and the plugins
+are installed in the user's own ``PULUMI_HOME`` (a normal laptop), ``ensure`` uses those and
+builds nothing.
 
 CLI::
 
-    python -m tools.pulumi_toolchain ensure [--cli-version 3.259.0] [--allow-missing-plugins]
-    python -m tools.pulumi_toolchain env          # export lines: eval "$(... env)"
-    python -m tools.pulumi_toolchain status --json
+    python -m tools.pulumi_toolchain ensure            # build or reuse everything; exit 2 on failure
+    python -m tools.pulumi_toolchain env               # export lines: eval "$(... env)"
+    python -m tools.pulumi_toolchain status [--json]   # what is there, without building
 """
 
 from __future__ import annotations
@@ -32,7 +50,6 @@ import argparse
 import fcntl
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -45,28 +62,31 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Self
 
-# Newest pkg/v3 release the Go module proxy serves here (v3.260.0 .. v3.274.x are refused).
-DEFAULT_CLI_VERSION = "3.259.0"
-# Resource plugins the pinned Python packages ask for (their pulumi-plugin.json).
-PLUGINS: dict[str, str] = {"kubernetes": "4.34.2", "random": "4.21.4"}
-# Where each plugin's Go source would come from, if the proxy served it.
-PLUGIN_MODULES: dict[str, str] = {
-    "kubernetes": "github.com/pulumi/pulumi-kubernetes/provider/v4",
-    "random": "github.com/pulumi/pulumi-random/provider/v4",
-}
+CLI_VERSION = "3.274.1"
+LANGUAGE_HOST_VERSION = "3.259.0"
+# Resource plugins, at exactly the versions the pinned Python SDKs ask the engine for.
+PLUGINS: dict[str, str] = {"kubernetes": "4.25.0", "random": "4.21.1"}
 
 PKG_MODULE = "github.com/pulumi/pulumi/pkg/v3"
 SDK_MODULE = "github.com/pulumi/pulumi/sdk/v3"
-VERSION_SYMBOL = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
+SDK_VERSION_SYMBOL = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
+# The v4.25.0 release commit of pulumi-kubernetes, as the proxy serves it (no tagged version).
+KUBERNETES_MODULE = "github.com/pulumi/pulumi-kubernetes/provider/v4"
+KUBERNETES_PSEUDO_VERSIONS = {"4.25.0": "v4.0.0-20260115033456-f47bc2d6f199"}
+KUBERNETES_VERSION_SYMBOL = "github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version"
+RANDOM_VERSION_SYMBOL = "github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version"
+# Modules that only the Terraform bridge's schema generator imports (never run when a bridged
+# provider serves); the proxy refuses them, so small stand-ins of our own take their place.
+BRIDGE_STANDINS = {
+    "github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3": "pulumi-language-dotnet",
+    "github.com/pulumi/pulumi-yaml": "pulumi-yaml",
+}
 
-# Bump when the build recipe changes, so stale cached binaries are rebuilt, not trusted.
-# (The helper scripts need no bump: ensure rewrites them whenever their text changed.)
-RECIPE = "1"
-# How long a proxy refusal is remembered, so warm runs stay offline and fast.
-UNAVAILABLE_TTL_S = 24 * 3600
+# Bump when a build recipe changes, so stale cached binaries are rebuilt, not trusted.
+RECIPE = "2"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS_DIR = Path(__file__).resolve().parent / "pulumi_scripts"
+STANDINS_DIR = Path(__file__).resolve().parent / "go_standins"
 
 Progress = Callable[[str], None]
 
@@ -75,16 +95,13 @@ class ToolchainError(RuntimeError):
     """A step failed; the message names the step and, for builds, the log file."""
 
 
-class ModuleUnavailableError(ToolchainError):
-    """The Go module proxy refused a module version (a final 'no', not a time-out)."""
-
-
 @dataclass
 class PluginStatus:
     name: str
     version: str
     available: bool
     path: str | None = None
+    source: str = ""  # "cache", "built", "home" (the user's PULUMI_HOME) or "file" (handed in)
     reason: str | None = None
 
 
@@ -92,25 +109,32 @@ class PluginStatus:
 class Toolchain:
     cli_version: str
     bin_dir: str
-    pulumi_home: str
+    # None: the user's own PULUMI_HOME (a laptop with everything installed); else ours.
+    pulumi_home: str | None
     source: str  # "cache", "built" or "path"
     plugins: list[PluginStatus] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         env = {
             "PATH": self.bin_dir,  # prepended by callers, see env_exports()
-            "PULUMI_HOME": self.pulumi_home,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
+            # Never download anything: a missing plugin is an error at once.
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         }
-        if self.source != "path":
-            # The engine finds our language host and dynamic-provider host beside the real
-            # path of `pulumi` (bundled plugins) and resource plugins only in
-            # PULUMI_HOME/plugins; ignoring PATH keeps a stray pulumi-resource-* (which the
-            # engine would use without any version check) out. A `pulumi` adopted from PATH
-            # has our scripts elsewhere, so there PATH lookup must stay on.
+        if self.pulumi_home is not None:
+            env["PULUMI_HOME"] = self.pulumi_home
+            # Our plugins are in our PULUMI_HOME; a stray pulumi-resource-* on PATH (which the
+            # engine would use without a version check) must not shadow them.
             env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"
         return env
+
+    @property
+    def pulumi(self) -> Path:
+        return Path(self.bin_dir) / "pulumi"
+
+    @property
+    def ready(self) -> bool:
+        return all(p.available for p in self.plugins)
 
 
 # -- paths ---------------------------------------------------------------------------------
@@ -121,18 +145,38 @@ def cache_root() -> Path:
     return Path(base) / "pulumi"
 
 
+def vendor_dir() -> Path:
+    env = os.environ.get("FLIGHTDECK_VENDOR_DIR")
+    return Path(env).resolve() if env else (REPO_ROOT / ".." / "shared" / "vendor").resolve()
+
+
 def cli_dir(version: str) -> Path:
     return cache_root() / "cli" / f"v{version}"
+
+
+def language_host_dir(version: str) -> Path:
+    return cache_root() / "language-python" / f"v{version}"
+
+
+def plugin_build_dir(name: str, version: str) -> Path:
+    return cache_root() / "plugins" / f"{name}-v{version}"
 
 
 def pulumi_home() -> Path:
     return cache_root() / "home"
 
 
-def host_python() -> str:
-    """The interpreter for our language host: it needs grpcio and the pulumi SDK."""
-    venv_python = REPO_ROOT / ".venv" / "bin" / "python"
-    return str(venv_python) if venv_python.exists() else sys.executable
+def user_pulumi_home() -> Path:
+    return Path(os.environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
+
+
+def installed_plugin(home: Path, name: str, version: str) -> Path | None:
+    """The plugin binary the engine would load from ``home``, if fully installed there."""
+    folder = home / "plugins" / f"resource-{name}-v{version}"
+    binary = folder / f"pulumi-resource-{name}"
+    # The engine writes <folder>.partial while installing and removes it when done.
+    partial = folder.with_name(folder.name + ".partial")
+    return binary if binary.is_file() and not partial.exists() else None
 
 
 # -- small helpers -------------------------------------------------------------------------
@@ -155,7 +199,7 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 class Step:
-    """Prints a step's start and end with elapsed time; errors name the step."""
+    """Prints a step's start and end with elapsed time."""
 
     def __init__(self, name: str, progress: Progress) -> None:
         self.name = name
@@ -172,12 +216,13 @@ class Step:
         self.progress(f"[pulumi-toolchain] {self.name}: {status} in {elapsed:.1f}s")
 
 
-def _go_env() -> dict[str, str]:
+def _go_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["CGO_ENABLED"] = "0"
     # -mod=mod lets go.sum gain entries the module zips lack; sums are still verified.
     flags = env.get("GOFLAGS", "").split()
     env["GOFLAGS"] = " ".join([f for f in flags if not f.startswith("-mod=")] + ["-mod=mod"])
+    env.update(extra)
     return env
 
 
@@ -186,11 +231,11 @@ def _run_logged(
     argv: Sequence[str],
     cwd: Path,
     env: dict[str, str],
-    log: Path,
     progress: Progress,
-    heartbeat_s: float = 20.0,
+    heartbeat_s: float = 30.0,
 ) -> None:
-    """Runs a long command with its output in ``log``; prints a heartbeat with the last line."""
+    """Runs a long command with its output in ``logs/<step>.log``; prints a heartbeat."""
+    log = cache_root() / "logs" / (step.replace(" ", "-").replace("/", "_") + ".log")
     log.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     counter = [0]
@@ -199,9 +244,8 @@ def _run_logged(
         out.write(f"$ (cd {cwd} && {shlex.join(argv)})\n")
         out.flush()
         proc = subprocess.Popen(
-            list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         stop = threading.Event()
 
         def beat() -> None:
@@ -225,25 +269,13 @@ def _run_logged(
         raise ToolchainError(f"step '{step}' failed (exit {code}); full log: {log}\n" + "\n".join(tail))
 
 
-def _unavailable_marker(module: str, version: str) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", f"{module}@{version}")
-    return cache_root() / "unavailable" / f"{safe}.json"
-
-
-def go_mod_download(module: str, version: str, progress: Progress) -> Path:
-    """``go mod download -json MODULE@vVERSION`` and returns the unpacked module dir."""
-    marker = _unavailable_marker(module, version)
-    if marker.exists() and time.time() - marker.stat().st_mtime < UNAVAILABLE_TTL_S:
-        data = json.loads(marker.read_text())
-        raise ModuleUnavailableError(
-            f"step 'go mod download {module}@v{version}': refused by the Go module proxy "
-            f"(remembered from {data.get('when')}; delete {marker} to ask again): "
-            f"{data.get('error')}"
-        )
+def go_mod_download(module: str, version: str) -> Path:
+    """``go mod download -json MODULE@VERSION``; the unpacked (read-only) module directory."""
+    step = f"go mod download {module}@{version}"
+    cache_root().mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        ["go", "mod", "download", "-json", f"{module}@v{version}"],
-        env=_go_env(), capture_output=True, text=True, check=False,
-        cwd=cache_root(),
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        env=_go_env(), capture_output=True, text=True, check=False, cwd=cache_root(),
     )  # fmt: skip
     try:
         info = json.loads(proc.stdout) if proc.stdout.strip() else {}
@@ -251,16 +283,7 @@ def go_mod_download(module: str, version: str, progress: Progress) -> Path:
         info = {}
     error = info.get("Error") or (proc.stderr.strip() if proc.returncode else "")
     if error:
-        if "403" in error or "not available" in error or "404" in error:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(
-                json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            "error": error.splitlines()[0]})
-            )  # fmt: skip
-            raise ModuleUnavailableError(
-                f"step 'go mod download {module}@v{version}': the Go module proxy refused it: {error.splitlines()[0]}"
-            )
-        raise ToolchainError(f"step 'go mod download {module}@v{version}' failed: {error}")
+        raise ToolchainError(f"step '{step}' failed: {error}")
     return Path(info["Dir"])
 
 
@@ -272,115 +295,7 @@ def pulumi_version(binary: Path | str) -> str | None:
         )  # fmt: skip
     except OSError:
         return None
-    return proc.stdout.strip().lstrip("v") or None if proc.returncode == 0 else None
-
-
-# -- helper scripts ------------------------------------------------------------------------
-
-SCRIPTS: dict[str, str] = {
-    "pulumi-language-python": "language_host.py",
-    "pulumi-language-python-exec": "language_exec.py",
-    "pulumi-resource-pulumi-python": "dynamic_provider.sh",
-}
-
-
-def render_script(name: str, version: str) -> str:
-    text = (SCRIPTS_DIR / SCRIPTS[name]).read_text()
-    if name == "pulumi-language-python":
-        # The host needs grpcio + the pulumi protos, so it runs under the project venv; the
-        # *program* still runs under whatever virtualenv its Pulumi.yaml names.
-        text = f"#!{host_python()}\n" + text.replace("@HOST_VERSION@", version)
-    elif name == "pulumi-language-python-exec":
-        text = "#!/usr/bin/env python3\n" + text
-    return text
-
-
-def install_scripts(bin_dir: Path, version: str) -> None:
-    """Writes the helper scripts beside ``pulumi``; rewrites only what changed."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    for name in SCRIPTS:
-        target = bin_dir / name
-        text = render_script(name, version)
-        if not target.exists() or target.read_text() != text:
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.chmod(0o755)
-            tmp.replace(target)
-
-
-# -- the CLI -------------------------------------------------------------------------------
-
-
-def _stamp_ok(stamp: Path, version: str) -> bool:
-    if not stamp.exists():
-        return False
-    try:
-        data = json.loads(stamp.read_text())
-    except json.JSONDecodeError:
-        return False
-    return bool(data.get("version") == version and data.get("recipe") == RECIPE)
-
-
-def build_cli(version: str, progress: Progress) -> Path:
-    """Builds ``pulumi`` from pkg/v3 + sdk/v3 at ``version``; returns the bin dir."""
-    out_dir = cli_dir(version)
-    bin_dir = out_dir / "bin"
-    stamp = out_dir / "build.json"
-    logs = cache_root() / "logs"
-    started = time.monotonic()
-    if shutil.which("go") is None:
-        raise ToolchainError("step 'find go': no `go` on PATH; the CLI is built from Go modules")
-
-    with Step(f"download {PKG_MODULE}@v{version}", progress):
-        pkg_src = go_mod_download(PKG_MODULE, version, progress)
-    with Step(f"download {SDK_MODULE}@v{version}", progress):
-        sdk_src = go_mod_download(SDK_MODULE, version, progress)
-
-    # pkg/go.mod says `replace sdk/v3 => ../sdk`: rebuilding the repository layout lets that
-    # relative replace (and every other pin in pkg's go.mod/go.sum) work unchanged.
-    work = cache_root() / "build" / f"v{version}"
-    with Step("lay out pkg + sdk sources", progress):
-        if work.exists():
-            _rmtree(work)
-        work.mkdir(parents=True)
-        for src, name in ((pkg_src, "pkg"), (sdk_src, "sdk")):
-            shutil.copytree(src, work / name, symlinks=True)
-        _make_writable(work)
-
-    tmp_bin = bin_dir / "pulumi.partial"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    # No separate `go mod download`: it fetches the whole module graph, and the proxy here
-    # refuses a gocloud.dev pseudo-version that pkg/go.mod lists but cmd/pulumi never builds.
-    # `go build` fetches only the modules it compiles.
-    with Step("go build ./cmd/pulumi (cold: 10-20 min on 2 cores)", progress):
-        _run_logged(
-            "go build ./cmd/pulumi",
-            ["go", "build", "-v", "-trimpath",
-             "-ldflags", f"-s -w -X {VERSION_SYMBOL}=v{version}",
-             "-o", str(tmp_bin), "./cmd/pulumi"],
-            work / "pkg", _go_env(), logs / f"cli-v{version}-build.log", progress,
-        )  # fmt: skip
-    got = pulumi_version(tmp_bin)
-    if got != version:
-        raise ToolchainError(f"step 'check pulumi version': built binary says {got!r}, expected {version}")
-    tmp_bin.replace(bin_dir / "pulumi")
-    go_version = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
-    stamp.write_text(
-        json.dumps(
-            {
-                "version": version,
-                "recipe": RECIPE,
-                "go": go_version,
-                "modules": [f"{PKG_MODULE}@v{version}", f"{SDK_MODULE}@v{version}"],
-                "build_seconds": round(time.monotonic() - started, 1),
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            },
-            indent=2,
-        )
-    )
-    # The compiled packages stay in GOCACHE; the 130 MB source copy is not needed again.
-    _rmtree(work)
-    return bin_dir
+    return (proc.stdout.strip().lstrip("v") or None) if proc.returncode == 0 else None
 
 
 def _make_writable(root: Path) -> None:
@@ -394,103 +309,383 @@ def _make_writable(root: Path) -> None:
 
 
 def _rmtree(path: Path) -> None:
-    _make_writable(path)
-    shutil.rmtree(path)
+    if path.exists():
+        _make_writable(path)
+        shutil.rmtree(path)
 
 
-def find_cli(version: str) -> tuple[Path, str] | None:
-    """A usable CLI already present: the version-keyed cache first, then PATH."""
-    bin_dir = cli_dir(version) / "bin"
-    if _stamp_ok(cli_dir(version) / "build.json", version) and (bin_dir / "pulumi").exists():
-        return bin_dir, "cache"
-    on_path = shutil.which("pulumi")
-    if on_path and pulumi_version(on_path) == version:
-        return Path(on_path).resolve().parent, "path"
-    return None
+def _fresh_build_dir(name: str) -> Path:
+    work = cache_root() / "build" / name
+    _rmtree(work)
+    work.mkdir(parents=True)
+    return work
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+    _make_writable(dst)
+
+
+def _go_version() -> str:
+    return subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What a cached build is: the same version and recipe mean the binary can be reused."""
+
+    version: str
+    recipe: str = RECIPE
+
+    def path(self, folder: Path) -> Path:
+        return folder / "build.json"
+
+    def matches(self, folder: Path) -> bool:
+        try:
+            data = json.loads(self.path(folder).read_text())
+        except (OSError, json.JSONDecodeError):
+            return False
+        return bool(data.get("version") == self.version and data.get("recipe") == self.recipe)
+
+    def write(self, folder: Path, started: float, **details: object) -> None:
+        record = {
+            "version": self.version,
+            "recipe": self.recipe,
+            "go": _go_version(),
+            "build_seconds": round(time.monotonic() - started, 1),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **details,
+        }
+        self.path(folder).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _need_go() -> None:
+    if shutil.which("go") is None:
+        raise ToolchainError("step 'find go': no `go` on PATH; the toolchain is built from Go modules (Go >= 1.26)")
+
+
+def _need_vendor(subdir: str) -> Path:
+    path = vendor_dir() / subdir
+    if not path.is_dir():
+        raise ToolchainError(
+            f"step 'find vendored sources': {path} is missing; set FLIGHTDECK_VENDOR_DIR to the folder "
+            "holding the unchanged upstream sources (see ../shared/vendor/SOURCES.md)"
+        )
+    return path
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+def build_cli(version: str, progress: Progress) -> Path:
+    """Builds ``pulumi`` from pkg/v3 + sdk/v3 at ``version``; returns its bin dir."""
+    _need_go()
+    out_dir = cli_dir(version)
+    started = time.monotonic()
+    with Step(f"download {PKG_MODULE}@v{version} and {SDK_MODULE}@v{version}", progress):
+        pkg_src = go_mod_download(PKG_MODULE, f"v{version}")
+        sdk_src = go_mod_download(SDK_MODULE, f"v{version}")
+    # pkg/go.mod says `replace sdk/v3 => ../sdk`: rebuilding the repository layout lets that
+    # relative replace (and every other pin in pkg's go.mod/go.sum) work unchanged.
+    work = _fresh_build_dir(f"cli-v{version}")
+    _copy_tree(pkg_src, work / "pkg")
+    _copy_tree(sdk_src, work / "sdk")
+    bin_dir = out_dir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    partial = bin_dir / "pulumi.partial"
+    # No separate `go mod download`: it would fetch the whole module graph, including modules
+    # cmd/pulumi never compiles; `go build` fetches only what it compiles.
+    with Step(f"go build pulumi v{version} (cold: 5-15 min on 2 cores)", progress):
+        _run_logged(
+            f"build-pulumi-v{version}",
+            ["go", "build", "-v", "-trimpath", "-ldflags", f"-s -w -X {SDK_VERSION_SYMBOL}=v{version}",
+             "-o", str(partial), "./cmd/pulumi"],
+            work / "pkg", _go_env(), progress,
+        )  # fmt: skip
+    got = pulumi_version(partial)
+    if got != version:
+        raise ToolchainError(f"step 'check pulumi version': the built binary says {got!r}, expected {version}")
+    partial.replace(bin_dir / "pulumi")
+    Stamp(version).write(out_dir, started, modules=[f"{PKG_MODULE}@v{version}", f"{SDK_MODULE}@v{version}"])
+    _rmtree(work)  # the compiled packages stay in GOCACHE
+    return bin_dir
+
+
+# -- upstream's Python language host -------------------------------------------------------
+
+LANGUAGE_HOST_SOURCE = "pulumi-python/sdk/python"
+LANGUAGE_HOST_FILES = ("pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
+
+
+def build_language_host(version: str, progress: Progress) -> Path:
+    """Upstream's ``pulumi-language-python`` (Go) and its two scripts; returns their folder."""
+    _need_go()
+    source = _need_vendor(LANGUAGE_HOST_SOURCE)
+    out_dir = language_host_dir(version)
+    started = time.monotonic()
+    work = _fresh_build_dir(f"language-python-v{version}")
+    _copy_tree(source / "cmd" / "pulumi-language-python", work)
+    # Upstream builds it inside the pulumi repository (relative replaces of pkg and sdk); here
+    # both come from the proxy at the host's own release.
+    with Step(f"go mod tidy (language host v{version})", progress):
+        _run_logged(
+            f"language-python-v{version}-mod",
+            ["go", "mod", "edit", f"-dropreplace={PKG_MODULE}", f"-dropreplace={SDK_MODULE}",
+             f"-require={PKG_MODULE}@v{version}", f"-require={SDK_MODULE}@v{version}"],
+            work, _go_env(), progress,
+        )  # fmt: skip
+        _run_logged(f"language-python-v{version}-tidy", ["go", "mod", "tidy"], work, _go_env(), progress)
+    bin_dir = out_dir / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    with Step(f"go build pulumi-language-python v{version} (cold: 2-5 min)", progress):
+        _run_logged(
+            f"build-language-python-v{version}",
+            ["go", "build", "-v", "-trimpath", "-ldflags", f"-s -w -X {SDK_VERSION_SYMBOL}={version}",
+             "-o", str(bin_dir / "pulumi-language-python"), "."],
+            work, _go_env(), progress,
+        )  # fmt: skip
+    # Module zips and our copies drop execute bits; the engine runs these directly.
+    for script, relative in (
+        ("pulumi-language-python-exec", "cmd/pulumi-language-python-exec"),
+        ("pulumi-resource-pulumi-python", "dist/pulumi-resource-pulumi-python"),
+    ):
+        shutil.copyfile(source / relative, bin_dir / script)
+    for name in LANGUAGE_HOST_FILES:
+        (bin_dir / name).chmod(0o755)
+    Stamp(version).write(out_dir, started, source=str(source))
+    _rmtree(work)
+    return bin_dir
+
+
+def install_language_host(host_bin: Path, cli_bin: Path) -> None:
+    """Puts the host beside ``pulumi``: the engine loads its bundled language plugins from there,
+    and the host looks for ``pulumi-language-python-exec`` beside itself."""
+    for name in LANGUAGE_HOST_FILES:
+        target = cli_bin / name
+        if target.is_file() and target.read_bytes() == (host_bin / name).read_bytes():
+            continue
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(host_bin / name, tmp)
+        tmp.chmod(0o755)
+        tmp.replace(target)
 
 
 # -- resource plugins ----------------------------------------------------------------------
 
 
-def plugin_cache_dir(name: str, version: str) -> Path:
-    return pulumi_home() / "plugins" / f"resource-{name}-v{version}"
+def _generate_schema(step: str, cmd_dir: Path, version: str, progress: Progress) -> None:
+    """Each provider's generate.go stamps its schema with the version and writes *-embed.json."""
+    _run_logged(step, ["go", "run", "generate.go"], cmd_dir, _go_env(VERSION=version), progress)
 
 
-def install_plugin_file(pulumi: Path, name: str, version: str, binary: Path) -> None:
-    """Offline install into PULUMI_HOME: the only place the engine looks for an exact version."""
+def build_kubernetes_plugin(version: str, progress: Progress) -> Path:
+    """pulumi-resource-kubernetes from the provider module, built in a wrapper module of ours:
+    the module's own go.mod replaces sdk/v4 with a relative path that a dependency's replace
+    cannot carry, so its main package is copied out and built as a dependent module."""
+    _need_go()
+    pseudo = KUBERNETES_PSEUDO_VERSIONS.get(version)
+    if pseudo is None:
+        raise ToolchainError(f"step 'kubernetes plugin': no known module version for {version}")
+    with Step(f"download {KUBERNETES_MODULE}@{pseudo} (= v{version})", progress):
+        module = go_mod_download(KUBERNETES_MODULE, pseudo)
+    out_dir = plugin_build_dir("kubernetes", version)
+    started = time.monotonic()
+    work = _fresh_build_dir(f"kubernetes-v{version}")
+    for name in ("main.go", "generate.go", "schema.json", "terraform-mapping.json"):
+        shutil.copyfile(module / "cmd" / "pulumi-resource-kubernetes" / name, work / name)
+    _make_writable(work)
+    go_directive = _go_directive(module / "go.mod")
+    (work / "go.mod").write_text(
+        f"module flightdeck.local/kubernetesplugin\n\ngo {go_directive}\n\nrequire {KUBERNETES_MODULE} {pseudo}\n"
+    )
+    with Step(f"go mod tidy (kubernetes plugin v{version})", progress):
+        _run_logged(f"kubernetes-v{version}-tidy", ["go", "mod", "tidy"], work, _go_env(), progress)
+    with Step("generate the kubernetes schema", progress):
+        _generate_schema(f"kubernetes-v{version}-generate", work, version, progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    binary = out_dir / "pulumi-resource-kubernetes"
+    with Step(f"go build pulumi-resource-kubernetes v{version} (cold: 10-20 min on 2 cores)", progress):
+        _run_logged(
+            f"build-kubernetes-v{version}",
+            ["go", "build", "-v", "-trimpath", "-ldflags", f"-s -w -X {KUBERNETES_VERSION_SYMBOL}={version}",
+             "-o", str(binary), "."],
+            work, _go_env(), progress,
+        )  # fmt: skip
+    Stamp(version).write(out_dir, started, module=f"{KUBERNETES_MODULE}@{pseudo}")
+    _rmtree(work)
+    return binary
+
+
+def _go_directive(go_mod: Path) -> str:
+    for line in go_mod.read_text().splitlines():
+        if line.startswith("go "):
+            return line.split()[1]
+    return "1.24"
+
+
+@dataclass(frozen=True)
+class BridgedProvider:
+    """A Terraform-bridged provider whose unchanged upstream source is vendored."""
+
+    name: str
+    vendor_subdir: str  # holds provider/ (and any sibling folders its go.mod replaces to)
+    version_symbol: str
+    siblings: tuple[tuple[str, str], ...] = ()  # (vendor subdir, name beside provider/) to lay out
+    requires: tuple[str, ...] = ()  # go mod edit -require bumps for versions the proxy refuses
+
+
+BRIDGED: dict[str, BridgedProvider] = {
+    "random": BridgedProvider("random", "pulumi-random", RANDOM_VERSION_SYMBOL),
+}
+
+
+def build_bridged_plugin(recipe: BridgedProvider, version: str, progress: Progress) -> Path:
+    """``pulumi-resource-<name>`` from its vendored source, with the build-only stand-ins."""
+    _need_go()
+    source = _need_vendor(recipe.vendor_subdir)
+    out_dir = plugin_build_dir(recipe.name, version)
+    started = time.monotonic()
+    work = _fresh_build_dir(f"{recipe.name}-v{version}")
+    _copy_tree(source, work)
+    for sibling, target in recipe.siblings:
+        _copy_tree(_need_vendor(sibling), work / target)
+    provider = work / "provider"
+    edits = [f"-replace={module}={STANDINS_DIR / folder}" for module, folder in BRIDGE_STANDINS.items()]
+    edits += [f"-require={requirement}" for requirement in recipe.requires]
+    with Step(f"go mod edit ({recipe.name} plugin v{version}: stand-ins for the schema generator)", progress):
+        _run_logged(f"{recipe.name}-v{version}-mod", ["go", "mod", "edit", *edits], provider, _go_env(), progress)
+    with Step(f"generate the {recipe.name} schema", progress):
+        _generate_schema(
+            f"{recipe.name}-v{version}-generate", provider / "cmd" / f"pulumi-resource-{recipe.name}", version, progress
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    binary = out_dir / f"pulumi-resource-{recipe.name}"
+    with Step(f"go build pulumi-resource-{recipe.name} v{version} (cold: 3-10 min)", progress):
+        _run_logged(
+            f"build-{recipe.name}-v{version}",
+            ["go", "build", "-v", "-trimpath", "-ldflags", f"-s -w -X {recipe.version_symbol}={version}",
+             "-o", str(binary), f"./cmd/pulumi-resource-{recipe.name}"],
+            provider, _go_env(), progress,
+        )  # fmt: skip
+    Stamp(version).write(out_dir, started, source=str(source))
+    _rmtree(work)
+    return binary
+
+
+def build_plugin(name: str, version: str, progress: Progress) -> Path:
+    if name == "kubernetes":
+        return build_kubernetes_plugin(version, progress)
+    if name in BRIDGED:
+        return build_bridged_plugin(BRIDGED[name], version, progress)
+    raise ToolchainError(f"step 'build plugin {name}': no build recipe for the {name} plugin")
+
+
+def install_plugin_file(pulumi: Path, home: Path, name: str, version: str, binary: Path) -> Path:
+    """``pulumi plugin install resource NAME VERSION --file BIN`` into ``home``: offline, and the
+    only place the engine looks for an exact plugin version."""
+    step = f"pulumi plugin install resource {name} {version} --file {binary}"
     proc = subprocess.run(
         [str(pulumi), "plugin", "install", "resource", name, version, "--file", str(binary)],
-        env={**os.environ, "PULUMI_HOME": str(pulumi_home()), "PULUMI_SKIP_UPDATE_CHECK": "true"},
+        env={**os.environ, "PULUMI_HOME": str(home), "PULUMI_SKIP_UPDATE_CHECK": "true"},
         capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if proc.returncode != 0:
-        raise ToolchainError(
-            f"step 'pulumi plugin install resource {name} {version} --file {binary}' failed: "
-            f"{proc.stderr.strip() or proc.stdout.strip()}"
-        )
+    installed = installed_plugin(home, name, version)
+    if proc.returncode != 0 or installed is None:
+        raise ToolchainError(f"step '{step}' failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return installed
 
 
 def ensure_plugin(pulumi: Path, name: str, version: str, progress: Progress) -> PluginStatus:
-    cached = plugin_cache_dir(name, version) / f"pulumi-resource-{name}"
-    if cached.exists():
-        return PluginStatus(name, version, True, str(cached))
-    # A binary someone built elsewhere (same machine, other recipe) can be handed in.
+    """The plugin installed in our PULUMI_HOME: already there, from the user's, handed in, or built."""
+    home = pulumi_home()
+    found = installed_plugin(home, name, version)
+    if found is not None:
+        return PluginStatus(name, version, True, str(found), "cache")
+    built = plugin_build_dir(name, version) / f"pulumi-resource-{name}"
     supplied = os.environ.get(f"FLIGHTDECK_PULUMI_PLUGIN_{name.upper()}")
+    users = installed_plugin(user_pulumi_home(), name, version)
     if supplied:
-        with Step(f"install plugin {name} {version} from {supplied}", progress):
-            install_plugin_file(pulumi, name, version, Path(supplied))
-        return PluginStatus(name, version, True, str(cached))
-    module = PLUGIN_MODULES[name]
-    try:
-        with Step(f"download {module}@v{version}", progress):
-            go_mod_download(module, version, progress)
-    except ModuleUnavailableError as err:
-        return PluginStatus(name, version, False, reason=str(err))
-    # Reached only if the proxy starts serving the module: the recipe in
-    # docs/toolchain.md (go generate + go build) has not been run here, so say so.
-    return PluginStatus(
-        name, version, False,
-        reason=f"{module}@v{version} is now served, but its build recipe is not automated "
-        "yet (see docs/toolchain.md)",
-    )  # fmt: skip
+        binary, source = Path(supplied), "file"
+    elif users is not None:
+        binary, source = users, "home"
+    elif Stamp(version).matches(built.parent) and built.is_file():
+        binary, source = built, "cache"
+    else:
+        binary, source = build_plugin(name, version, progress), "built"
+    with Step(f"install resource plugin {name} {version}", progress):
+        path = install_plugin_file(pulumi, home, name, version, binary)
+    return PluginStatus(name, version, True, str(path), source)
 
 
 # -- top level -----------------------------------------------------------------------------
 
 
-def ensure(
-    cli_version: str = DEFAULT_CLI_VERSION,
-    progress: Progress = _stderr_progress,
-    plugins: bool = True,
-) -> Toolchain:
+def system_toolchain(cli_version: str = CLI_VERSION) -> Toolchain | None:
+    """A complete install of the user's own (``pulumi`` on PATH, plugins in their PULUMI_HOME)."""
+    on_path = shutil.which("pulumi")
+    if on_path is None or str(cache_root()) in str(Path(on_path).resolve()):
+        return None
+    bin_dir = Path(on_path).resolve().parent
+    if not all((bin_dir / name).is_file() for name in LANGUAGE_HOST_FILES):
+        return None
+    if pulumi_version(on_path) != cli_version:
+        return None
+    home = user_pulumi_home()
+    plugins = []
+    for name, version in PLUGINS.items():
+        found = installed_plugin(home, name, version)
+        if found is None:
+            return None
+        plugins.append(PluginStatus(name, version, True, str(found), "home"))
+    return Toolchain(cli_version, str(bin_dir), None, "path", plugins)
+
+
+def ensure(cli_version: str = CLI_VERSION, progress: Progress = _stderr_progress) -> Toolchain:
+    """Everything the engine needs, built only where missing. Raises ToolchainError naming the step."""
     started = time.monotonic()
+    system = system_toolchain(cli_version)
+    if system is not None:
+        progress(f"[pulumi-toolchain] using the installed pulumi v{cli_version} in {system.bin_dir} "
+                 f"and the plugins in {user_pulumi_home()}")  # fmt: skip
+        return system
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     with _lock(root / ".lock"):
-        found = find_cli(cli_version)
-        if found is None:
-            progress(f"[pulumi-toolchain] no pulumi v{cli_version} in {cli_dir(cli_version)} "
-                     "or on PATH: building it from Go modules")  # fmt: skip
-            bin_dir, source = build_cli(cli_version, progress), "built"
+        bin_dir = cli_dir(cli_version) / "bin"
+        if Stamp(cli_version).matches(cli_dir(cli_version)) and (bin_dir / "pulumi").is_file():
+            source = "cache"
         else:
-            bin_dir, source = found
-        if source == "path":
-            # Never write into someone else's install: scripts go to our own bin dir, which
-            # env() puts first on PATH, with a symlink to the PATH pulumi.
-            own = cli_dir(cli_version) / "bin"
-            own.mkdir(parents=True, exist_ok=True)
-            link = own / "pulumi"
-            if not link.exists():
-                link.symlink_to(bin_dir / "pulumi")
-            bin_dir = own
-        install_scripts(bin_dir, cli_version)
+            progress(f"[pulumi-toolchain] no pulumi v{cli_version} in {bin_dir}: building it from Go modules")
+            bin_dir, source = build_cli(cli_version, progress), "built"
+        host_dir = language_host_dir(LANGUAGE_HOST_VERSION)
+        if not Stamp(LANGUAGE_HOST_VERSION).matches(host_dir):
+            build_language_host(LANGUAGE_HOST_VERSION, progress)
+        install_language_host(host_dir / "bin", bin_dir)
         pulumi_home().mkdir(parents=True, exist_ok=True)
         toolchain = Toolchain(cli_version, str(bin_dir), str(pulumi_home()), source)
-        if plugins:
-            for name, version in PLUGINS.items():
-                toolchain.plugins.append(ensure_plugin(bin_dir / "pulumi", name, version, progress))
-    progress(f"[pulumi-toolchain] ready in {time.monotonic() - started:.1f}s: "
-             f"pulumi v{cli_version} ({source}) in {bin_dir}")  # fmt: skip
+        for name, version in PLUGINS.items():
+            toolchain.plugins.append(ensure_plugin(bin_dir / "pulumi", name, version, progress))
+    plugins = ", ".join(f"{p.name} {p.version} ({p.source})" for p in toolchain.plugins)
+    progress(f"[pulumi-toolchain] ready in {time.monotonic() - started:.1f}s: pulumi v{cli_version} ({source}) "
+             f"in {bin_dir}; plugins {plugins}")  # fmt: skip
+    return toolchain
+
+
+def current(cli_version: str = CLI_VERSION) -> Toolchain:
+    """The toolchain as it is now, without building anything (plugins may be missing)."""
+    system = system_toolchain(cli_version)
+    if system is not None:
+        return system
+    bin_dir = cli_dir(cli_version) / "bin"
+    if not (bin_dir / "pulumi").is_file() or not (bin_dir / "pulumi-language-python").is_file():
+        raise ToolchainError(
+            f"pulumi v{cli_version} is not set up in {bin_dir}: run `python -m tools.pulumi_toolchain ensure` first"
+        )
+    toolchain = Toolchain(cli_version, str(bin_dir), str(pulumi_home()), "cache")
+    for name, version in PLUGINS.items():
+        found = installed_plugin(pulumi_home(), name, version)
+        reason = None if found else "not installed: run `python -m tools.pulumi_toolchain ensure`"
+        toolchain.plugins.append(PluginStatus(name, version, found is not None, str(found or ""), "cache", reason))
     return toolchain
 
 
@@ -504,70 +699,31 @@ def env_exports(toolchain: Toolchain) -> str:
     return "\n".join(lines)
 
 
-def current(cli_version: str = DEFAULT_CLI_VERSION) -> Toolchain:
-    """The toolchain as it is now, without building; raises if ensure has not run."""
-    bin_dir = cli_dir(cli_version) / "bin"
-    if not (bin_dir / "pulumi").exists() or not (bin_dir / "pulumi-language-python").exists():
-        raise ToolchainError(
-            f"pulumi v{cli_version} is not set up in {bin_dir}: run `python -m tools.pulumi_toolchain ensure` first"
-        )
-    # ensure leaves a symlink there when it adopted a `pulumi` from PATH.
-    source = "path" if (bin_dir / "pulumi").is_symlink() else "cache"
-    toolchain = Toolchain(cli_version, str(bin_dir), str(pulumi_home()), source)
-    for name, version in PLUGINS.items():
-        cached = plugin_cache_dir(name, version) / f"pulumi-resource-{name}"
-        if cached.exists():
-            toolchain.plugins.append(PluginStatus(name, version, True, str(cached)))
-            continue
-        marker = _unavailable_marker(PLUGIN_MODULES[name], version)
-        reason = "not installed: run ensure"
-        if marker.exists():
-            refusal = json.loads(marker.read_text()).get("error", "")
-            reason = f"the Go module proxy refused its module: {refusal}"
-        toolchain.plugins.append(PluginStatus(name, version, False, reason=reason))
-    return toolchain
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.pulumi_toolchain", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = ap.add_subparsers(dest="command", required=True)
     for name in ("ensure", "env", "status"):
         cmd = sub.add_parser(name)
-        cmd.add_argument("--cli-version", default=os.environ.get(
-            "FLIGHTDECK_PULUMI_CLI_VERSION", DEFAULT_CLI_VERSION))  # fmt: skip
-        if name == "ensure":
-            cmd.add_argument("--allow-missing-plugins", action="store_true",
-                             help="exit 0 even if a resource plugin cannot be provided")  # fmt: skip
-            cmd.add_argument("--no-plugins", action="store_true")
         if name in ("ensure", "status"):
             cmd.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    version = args.cli_version.lstrip("v")
     try:
-        toolchain = ensure(version, plugins=not args.no_plugins) if args.command == "ensure" else current(version)
+        toolchain = ensure() if args.command == "ensure" else current()
     except ToolchainError as err:
         print(f"pulumi-toolchain: {err}", file=sys.stderr)
         return 2
     if args.command == "env":
         print(env_exports(toolchain))
-        return 0
+        return 0 if toolchain.ready else 3
     if getattr(args, "json", False):
         print(json.dumps(asdict(toolchain), indent=2))
     else:
+        print(f"pulumi v{toolchain.cli_version} ({toolchain.source}): {toolchain.pulumi}")
         for plugin in toolchain.plugins:
             state = plugin.path if plugin.available else f"MISSING: {plugin.reason}"
             print(f"resource plugin {plugin.name} {plugin.version}: {state}")
-    missing = [p for p in toolchain.plugins if not p.available]
-    if args.command == "ensure" and missing and not args.allow_missing_plugins:
-        print(
-            "pulumi-toolchain: engine ready, but resource plugin(s) "
-            + ", ".join(f"{p.name} {p.version}" for p in missing)
-            + " cannot be provided (rerun with --allow-missing-plugins to accept that)",
-            file=sys.stderr,
-        )
-        return 3
-    return 0
+    return 0 if toolchain.ready else 3
 
 
 if __name__ == "__main__":

@@ -50,13 +50,13 @@ setup_mariadb() {
 
 setup_toolchains() {
   # Go-built parts of the e2e tier, cached outside the repo (~/.cache/flightdeck) by version:
-  # a warm run takes well under a second, a cold one 10-25 minutes on 2 cores.
+  # a warm run takes a few seconds; a cold one about an hour on 2 cores (timings in the README).
   apt_install openssl ca-certificates
   if ! command -v go >/dev/null; then
     [ -x /usr/local/go/bin/go ] && export PATH="/usr/local/go/bin:$PATH" || die toolchains "no Go toolchain on PATH (Go >= 1.26 needed)"
   fi
-  step "Pulumi engine, language host and dynamic-provider host (Go modules)"
-  "$repo/.venv/bin/python" -m tools.pulumi_toolchain ensure --allow-missing-plugins || die toolchains "pulumi toolchain"
+  step "Pulumi CLI, upstream's Python language host, kubernetes and random plugins (Go modules)"
+  "$repo/.venv/bin/python" -m tools.pulumi_toolchain ensure || die toolchains "pulumi toolchain"
   step "etcd, kube-apiserver, controller-manager, scheduler, kwok (Go modules)"
   "$repo/.venv/bin/python" -m tools.k8s_toolchain || die toolchains "kubernetes toolchain"
 }

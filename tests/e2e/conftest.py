@@ -1,8 +1,15 @@
-"""Fixtures of the end-to-end tier: the real Pulumi engine and a stack of the SQL test program.
+"""Fixtures of the end-to-end tier: the real Pulumi engine, the local control plane with its
+MariaDB servers, and a stack of the SQL test program.
 
-``engine`` (session) runs ``tools.pulumi_toolchain ensure --allow-missing-plugins`` with its
-progress printed live (a cold build takes ~11 minutes), then applies the export lines of
-``tools.pulumi_toolchain env`` to ``os.environ`` for the rest of the session.
+``engine`` (session) runs ``tools.pulumi_toolchain ensure`` with its progress printed live (a
+cold build of the CLI, the language host and the kubernetes and random plugins takes 30-45
+minutes on 2 cores), then applies the export lines of ``tools.pulumi_toolchain env`` to
+``os.environ`` for the rest of the session.
+
+``rig`` (session) starts two MariaDB servers (admin account ``rig``, so ``root`` is left to the
+mariadb-operator stand-in) and the local control plane with the stand-in mapping namespace
+``mariadb`` (the local stack, reached by port-forward) and ``mariadb-direct`` (a second stack
+that connects directly) to them.
 
 ``sql_env`` (module) is a fresh file-backend stack of ``tests/e2e/programs/sql`` whose
 admin connection points at the ``mariadb_primary`` server; it is destroyed and removed
@@ -28,6 +35,7 @@ from typing import Any, NoReturn
 import pytest
 from pulumi import automation as auto
 
+from tests.e2e.platform_rig import Rig
 from tests.e2e.sql_stack import (
     REPO_ROOT,
     Engine,
@@ -38,12 +46,14 @@ from tests.e2e.sql_stack import (
     workspace,
     write_project,
 )
-from tools.mariadb_server import MariaDBServer
+from tools.controlplane import ControlPlane, ControlPlaneError, default_crds_dir
+from tools.mariadb_server import MariaDBServer, MariaDBServerError, ensure_installed
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 VENV = REPO_ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
-ENSURE_TIMEOUT_S = 1800  # a cold engine build is ~11 minutes on 2 busy cores
+ENSURE_TIMEOUT_S = 3600  # a cold build of engine, host and plugins is 30-45 minutes on 2 cores
+RIG_ADMIN = "rig"
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -92,9 +102,9 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     if not VENV_PYTHON.exists():
         unavailable(f"no project venv at {VENV}")
     start = time.monotonic()
-    code, log = _toolchain(["ensure", "--allow-missing-plugins"], request, ENSURE_TIMEOUT_S)
+    code, log = _toolchain(["ensure"], request, ENSURE_TIMEOUT_S)
     if code != 0:
-        unavailable(f"`tools.pulumi_toolchain ensure --allow-missing-plugins` exited {code}:\n{log[-3000:]}")
+        unavailable(f"`tools.pulumi_toolchain ensure` exited {code}:\n{log[-3000:]}")
     code, exports = _toolchain(["env"], request, 120, echo=False)
     if code != 0:
         unavailable(f"`tools.pulumi_toolchain env` exited {code}:\n{exports}")
@@ -135,3 +145,40 @@ def sql_env(
             ws.remove_stack("e2e", force=True)
         finally:
             cleanup_server(mariadb_primary, prefix)
+
+
+# Namespaces of the MariaDB resources the e2e stacks declare, each backed by its own server.
+LOCAL_MARIADB_NAMESPACE = "mariadb"
+DIRECT_MARIADB_NAMESPACE = "mariadb-direct"
+
+
+@pytest.fixture(scope="session")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    if default_crds_dir() is None:
+        unavailable("no CRD folder (set FLIGHTDECK_CRDS_DIR or provide ../shared/crds)")
+    servers: dict[str, MariaDBServer] = {}
+    plane: ControlPlane | None = None
+    try:
+        ensure_installed()
+        for namespace in (LOCAL_MARIADB_NAMESPACE, DIRECT_MARIADB_NAMESPACE):
+            servers[namespace] = MariaDBServer.create(admin_user=RIG_ADMIN).start()
+        plane = ControlPlane(
+            tmp_path_factory.mktemp("controlplane"),
+            mariadb_servers={ns: server.state_dir for ns, server in servers.items()},
+        )
+        plane.start()
+    except (MariaDBServerError, ControlPlaneError, OSError) as exc:
+        if plane is not None:
+            plane.stop()
+        for server in servers.values():
+            server.stop()
+        unavailable(f"cannot start the local rig: {exc}")
+    assert plane is not None
+    try:
+        yield Rig(plane, servers)
+    finally:
+        try:
+            plane.stop()
+        finally:
+            for server in servers.values():
+                server.stop()

@@ -1,0 +1,315 @@
+"""The whole program through the real engine: the local stack, `pulumi up` for real.
+
+Real parts: the pulumi CLI and upstream's Python language host, the kubernetes and random
+resource plugins, the SQL dynamic providers, a kube-apiserver with controller-manager, scheduler
+and kwok nodes, and a MariaDB server. Simulated with kwok Stages (tools/kwok/): the status
+mariadb-operator and the ingress controller would set; tools/mariadb_standin.py applies the
+root password the operator would apply. The SQL reaches the server by a port-forward through
+the kube-apiserver to the primary pod (the local stack's `mysql.access.mode: portForward`).
+
+The tests run in file order on one stack: each leaves it converged for the next.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes.dynamic import DynamicClient
+
+from flightdeck import stack_file
+from flightdeck.api import OperationResult
+from tests.e2e.conftest import LOCAL_MARIADB_NAMESPACE
+from tests.e2e.platform_rig import PlatformStack, Rig, changed_steps, wait_for
+from tests.e2e.sql_stack import Engine, can_login, databases, db_grants, server_writes
+from tools.mariadb_server import MariaDBServer
+from tools.render_stack import deploy, stack_file_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+
+SITES = ("blog", "wiki", "shop")
+
+
+@pytest.fixture(scope="module")
+def local(rig: Rig, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformStack]:
+    stack = PlatformStack.create(rig, engine, tmp_path_factory.mktemp("local-stack"))
+    yield stack
+
+
+@pytest.fixture(scope="module")
+def server(rig: Rig) -> MariaDBServer:
+    return rig.servers[LOCAL_MARIADB_NAMESPACE]
+
+
+@pytest.fixture(scope="module")
+def dynamic(rig: Rig) -> DynamicClient:
+    return DynamicClient(rig.api())
+
+
+def planned_urns(stack: PlatformStack) -> dict[str, str]:
+    """``{name: type}`` of every custom resource the program registers, under mocks (the dry
+    renderer), for the stack file as it is now."""
+    deployment = deploy(stack_file_config(stack.name, stack.work_dir), stack=stack.name, secrets={})
+    return {r.name: r.typ for r in deployment.registrations if r.request.custom and not r.typ.startswith("pulumi:")}
+
+
+def kube_object(dynamic: DynamicClient, api_version: str, kind: str, name: str, namespace: str | None) -> Any:
+    resource = dynamic.resources.get(api_version=api_version, kind=kind)
+    return dynamic.get(resource, name=name, namespace=namespace)
+
+
+# -- preview ------------------------------------------------------------------------------------
+
+
+def test_preview_plans_every_resource_without_touching_the_database(
+    local: PlatformStack, server: MariaDBServer
+) -> None:
+    with server_writes(server) as delta:
+        result = local.preview()
+    assert delta.connections == 0, "a preview must never connect to the database"
+    assert delta.nonzero == {}
+    creates = {step.name: step.type for step in result.steps if step.op == "create"}
+    assert creates == planned_urns(local)
+    assert set(result.summary) <= {"create", "same"}
+
+
+# -- up -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deployed(local: PlatformStack) -> OperationResult:
+    result = local.up()
+    assert result.succeeded
+    return result
+
+
+def test_up_creates_every_object_in_the_apiserver(
+    deployed: OperationResult, local: PlatformStack, dynamic: DynamicClient
+) -> None:
+    deployment = deploy(stack_file_config(local.name, local.work_dir), stack=local.name, secrets={})
+    kinds: Counter[str] = Counter()
+    for registration in deployment.registrations:
+        if not registration.typ.startswith("kubernetes:") or not registration.request.custom:
+            continue
+        if registration.typ.startswith("kubernetes:helm.sh/") or registration.typ == "pulumi:providers:kubernetes":
+            continue
+        meta = registration.inputs.get("metadata") or {}
+        obj = kube_object(
+            dynamic, registration.inputs["apiVersion"], registration.inputs["kind"], meta["name"], meta.get("namespace")
+        )
+        assert obj.metadata.name == meta["name"]
+        kinds[registration.inputs["kind"]] += 1
+    for kind in ("MariaDB", "Certificate", "ClusterIssuer", "Schedule", "Backup", "PersistentVolumeClaim",
+                 "Deployment", "Secret", "NetworkPolicy", "Ingress", "Namespace", "Service"):  # fmt: skip
+        assert kinds[kind] >= 1, f"the local stack declares no {kind}"
+
+
+def test_the_mariadb_cluster_is_ready_and_its_claims_and_pods_are_real(
+    deployed: OperationResult, rig: Rig, dynamic: DynamicClient
+) -> None:
+    mariadb = kube_object(dynamic, "k8s.mariadb.com/v1alpha1", "MariaDB", "mariadb", "mariadb").to_dict()
+    ready = [c for c in mariadb["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True"
+    assert ready[0]["observedGeneration"] == mariadb["metadata"]["generation"]
+    sts = rig.apps().read_namespaced_stateful_set("mariadb", "mariadb")
+    assert sts.status.ready_replicas == mariadb["spec"]["replicas"]
+
+
+def test_site_workloads_volumes_and_routes_are_ready(deployed: OperationResult, rig: Rig) -> None:
+    for site in SITES:
+        claim = rig.core().read_namespaced_persistent_volume_claim(f"{site}-files", site)
+        assert claim.status.phase == "Bound"
+        assert claim.spec.access_modes == ["ReadWriteMany"]
+        deployment = rig.apps().read_namespaced_deployment(site, site)
+        assert deployment.status.ready_replicas == deployment.spec.replicas
+        ingress = rig.networking().read_namespaced_ingress(site, site)
+        assert ingress.status.load_balancer.ingress, "the Ingress was awaited until it had an address"
+        assert rig.networking().list_namespaced_network_policy(site).items
+
+
+def test_backup_schedules_start_at_the_planned_spread_times(
+    deployed: OperationResult, local: PlatformStack, rig: Rig
+) -> None:
+    sites = local.outputs()["sites"]
+    starts = []
+    for site in SITES:
+        times = sites[site]["backups"]
+        schedule = rig.custom().get_namespaced_custom_object("velero.io", "v1", "velero", "schedules", f"site-{site}")
+        hour, minute = times["files"].split(":")
+        assert schedule["spec"]["schedule"] == f"{int(minute)} {int(hour)} * * *"
+        backup = rig.custom().get_namespaced_custom_object(
+            "k8s.mariadb.com", "v1alpha1", "mariadb", "backups", f"site-{site}"
+        )
+        hour, minute = times["database"].split(":")
+        assert backup["spec"]["schedule"]["cron"] == f"{int(minute)} {int(hour)} * * *"
+        starts += [times["files"], times["database"]]
+    # maxConcurrent 1 in the local stack: no two backups start together.
+    assert len(set(starts)) == len(starts)
+
+
+def test_the_server_holds_each_sites_database_user_and_grants(
+    deployed: OperationResult, rig: Rig, server: MariaDBServer
+) -> None:
+    present = databases(server, "")
+    for site in SITES:
+        settings = rig.secret_data(site, f"{site}-db")
+        assert settings["DB_NAME"] in present
+        assert present[settings["DB_NAME"]] == ("utf8mb4", "utf8mb4_unicode_ci")
+        assert can_login(server, settings["DB_USER"], settings["DB_PASSWORD"], settings["DB_NAME"])
+        assert "ALL PRIVILEGES" in db_grants(server, settings["DB_USER"], settings["DB_NAME"])
+        assert settings["DB_HOST"] == "mariadb-primary.mariadb.svc.cluster.local"
+    assert db_grants(server, "shop", "wiki") == {"SELECT"}
+
+
+def test_a_second_up_changes_nothing_and_writes_no_sql(
+    deployed: OperationResult, local: PlatformStack, server: MariaDBServer
+) -> None:
+    with server_writes(server) as delta:
+        result = local.up()
+    assert result.changes == 0, changed_steps(result)
+    assert delta.nonzero == {}
+    assert delta.binlog_before == delta.binlog_after
+
+
+# -- minimal diffs -------------------------------------------------------------------------------
+
+
+def test_adding_a_site_creates_only_its_resources(
+    deployed: OperationResult, local: PlatformStack, server: MariaDBServer
+) -> None:
+    stack_file.add_site(local.stack_file, {"name": "news", "cms": "wordpress", "domains": ["news.flightdeck.test"],
+                                           "replicas": 1, "filesSize": "1Gi"})  # fmt: skip
+    result = local.up()
+    steps = changed_steps(result)
+    created = {name for name, op in steps.items() if op == "create"}
+    assert created and all(name.startswith("news") for name in created), created
+    others = {name: op for name, op in steps.items() if not name.startswith("news")}
+    # Only backup start times of a few other sites may move (stable slot spreading).
+    assert all(op == "update" and ("-backups-" in name) for name, op in others.items()), others
+    assert len(others) <= 4
+    assert "news" in databases(server, "news")
+
+
+def test_changing_a_grant_runs_one_grant_update(local: PlatformStack, server: MariaDBServer) -> None:
+    def widen(site: Any) -> None:
+        site["grants"][0]["privileges"] = ["SELECT", "SHOW VIEW"]
+
+    stack_file.edit(local.stack_file, lambda doc: doc.update_site("shop", widen))
+    result = local.up()
+    assert changed_steps(result) == {"shop-db-grant-wiki.*": "update"}
+    assert db_grants(server, "shop", "wiki") == {"SELECT", "SHOW VIEW"}
+
+
+def test_rotating_a_password_updates_the_user_and_secret_in_place_and_rolls_the_pods(
+    local: PlatformStack, rig: Rig, server: MariaDBServer
+) -> None:
+    before = rig.secret_data("blog", "blog-db")
+    secret_uid = rig.core().read_namespaced_secret("blog-db", "blog").metadata.uid
+    template = rig.apps().read_namespaced_deployment("blog", "blog").spec.template.metadata.annotations
+    stack_file.rotate_password(local.stack_file, "blog")
+    result = local.up()
+    steps = changed_steps(result)
+    assert steps.pop("blog-db-password") == "replace"
+    assert steps.pop("blog-db-user") == "update"
+    assert steps.pop("blog-db-secret") == "update"
+    assert steps.pop("blog-web-deployment") == "update"
+    assert not {n: op for n, op in steps.items() if op != "delete"}, steps
+    after = rig.secret_data("blog", "blog-db")
+    assert after["DB_PASSWORD"] != before["DB_PASSWORD"]
+    assert rig.core().read_namespaced_secret("blog-db", "blog").metadata.uid == secret_uid
+    assert rig.apps().read_namespaced_deployment("blog", "blog").spec.template.metadata.annotations != template
+    assert can_login(server, after["DB_USER"], after["DB_PASSWORD"])
+    assert not can_login(server, before["DB_USER"], before["DB_PASSWORD"])
+
+
+def test_changing_a_collation_alters_the_database_in_place(local: PlatformStack, server: MariaDBServer) -> None:
+    def collate(site: Any) -> None:
+        stack_file.set_key(site, "database", {"collation": "utf8mb4_general_ci"})
+
+    stack_file.edit(local.stack_file, lambda doc: doc.update_site("wiki", collate))
+    result = local.up()
+    assert changed_steps(result) == {"wiki-db-database": "update"}
+    assert databases(server, "wiki")["wiki"] == ("utf8mb4", "utf8mb4_general_ci")
+
+
+def test_adding_a_domain_updates_only_the_certificate_ingress_and_routing(local: PlatformStack, rig: Rig) -> None:
+    def add_domain(site: Any) -> None:
+        site["domains"].append("www.blog.flightdeck.test")
+
+    stack_file.edit(local.stack_file, lambda doc: doc.update_site("blog", add_domain))
+    result = local.up()
+    steps = changed_steps(result)
+    assert set(steps.values()) == {"update"}, steps
+    assert {"blog-tls-certificate", "blog-web-ingress"} <= set(steps)
+    assert all(name.startswith("blog-") for name in steps), steps
+    ingress = rig.networking().read_namespaced_ingress("blog", "blog")
+    assert {rule.host for rule in ingress.spec.rules} == {"blog.flightdeck.test", "www.blog.flightdeck.test"}
+
+
+# -- drift --------------------------------------------------------------------------------------
+
+
+def test_refresh_reports_manual_changes_and_up_repairs_them(
+    local: PlatformStack, rig: Rig, server: MariaDBServer
+) -> None:
+    server.query("REVOKE DELETE ON `blog`.* FROM 'blog'@'%'")
+    rig.apps().patch_namespaced_deployment_scale("blog", "blog", {"spec": {"replicas": 5}})
+    rig.networking().delete_namespaced_network_policy("ingress-controller-only", "wiki")
+    refreshed = changed_steps(local.refresh())
+    assert refreshed.get("blog-db-grant-blog.*") == "update", refreshed
+    assert refreshed.get("blog-web-deployment") == "update", refreshed
+    assert refreshed.get("wiki-network-ingress") == "delete", refreshed
+    repaired = changed_steps(local.up())
+    assert repaired.get("blog-db-grant-blog.*") == "update"
+    assert repaired.get("blog-web-deployment") == "update"
+    assert repaired.get("wiki-network-ingress") == "create"
+    assert "DELETE" in db_grants(server, "blog", "blog") or "ALL PRIVILEGES" in db_grants(server, "blog", "blog")
+    wait_for("blog scaled back", lambda: rig.apps().read_namespaced_deployment("blog", "blog").spec.replicas == 2)
+    assert rig.exists(lambda: rig.networking().read_namespaced_network_policy("ingress-controller-only", "wiki"))
+    assert local.up().changes == 0
+
+
+# -- removal and teardown -----------------------------------------------------------------------
+
+
+def test_removing_a_site_keeps_its_database_namespace_and_claim(
+    local: PlatformStack, rig: Rig, server: MariaDBServer
+) -> None:
+    stack_file.remove_site(local.stack_file, "news")
+    result = local.up()
+    steps = changed_steps(result)
+    assert steps and all(op == "delete" for op in steps.values() if not op.startswith("update")), steps
+    assert "news" in databases(server, "news")
+    assert rig.exists(lambda: rig.core().read_namespace("news"))
+    assert rig.exists(lambda: rig.core().read_namespaced_persistent_volume_claim("news-files", "news"))
+    assert "news" not in {u for (u,) in server.query("SELECT User FROM mysql.user")}, "the user is dropped"
+
+
+def test_with_drop_data_on_delete_a_removed_site_takes_its_data(
+    local: PlatformStack, rig: Rig, server: MariaDBServer
+) -> None:
+    stack_file.edit(
+        local.stack_file, lambda doc: doc.update_site("shop", lambda s: stack_file.set_key(s, "dropDataOnDelete", True))
+    )
+    only_options = changed_steps(local.up())
+    assert "shop-db-database" in only_options and set(only_options.values()) == {"update"}
+    assert "shop" in databases(server, "shop"), "setting the flag deletes nothing"
+    stack_file.remove_site(local.stack_file, "shop")
+    local.up()
+    assert "shop" not in databases(server, "shop")
+    wait_for("namespace shop deleted", lambda: not rig.exists(lambda: rig.core().read_namespace("shop")), 180)
+
+
+def test_state_and_engine_events_hold_no_plaintext_password(local: PlatformStack, rig: Rig) -> None:
+    secrets = {rig.secret_data(site, f"{site}-db")["DB_PASSWORD"] for site in ("blog", "wiki")}
+    secrets.add(rig.secret_data("mariadb", "mariadb-root")["password"])
+    exported = json.dumps(local.export())
+    events = "\n".join(
+        "\n".join([*(d.message for d in r.diagnostics), *(s.urn for s in r.steps)]) for r in local.results
+    )
+    for secret in secrets:
+        assert secret not in exported
+        assert secret not in events
