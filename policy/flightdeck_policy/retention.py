@@ -19,7 +19,7 @@ from __future__ import annotations
 from flightdeck_policy.findings import Findings
 from flightdeck_policy.objects import kubernetes_kind
 from flightdeck_policy.stack import Stack, StackResource
-from flightdeck_policy.values import UNKNOWN, items, lookup, text
+from flightdeck_policy.values import UNKNOWN, items, lookup
 
 ON_DELETE_ANNOTATION = "flightdeck.io/on-delete"
 RETAIN = "retain"
@@ -78,7 +78,7 @@ def check_retention(stack: Stack, opted_in: frozenset[str]) -> dict[str, Finding
             )
         elif decision != DELETE:
             found.violations.append(
-                f"has {ON_DELETE_ANNOTATION}: {text(decision) or decision!r} (expected {RETAIN} or {DELETE})"
+                f"has {ON_DELETE_ANNOTATION}: {decision!r} (expected {RETAIN} or {DELETE})"
             )
         elif site is None:
             found.violations.append(
