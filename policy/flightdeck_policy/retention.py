@@ -77,9 +77,7 @@ def check_retention(stack: Stack, opted_in: frozenset[str]) -> dict[str, Finding
                 "program would delete its data"
             )
         elif decision != DELETE:
-            found.violations.append(
-                f"has {ON_DELETE_ANNOTATION}: {decision!r} (expected {RETAIN} or {DELETE})"
-            )
+            found.violations.append(f"has {ON_DELETE_ANNOTATION}: {decision!r} (expected {RETAIN} or {DELETE})")
         elif site is None:
             found.violations.append(
                 "would be deleted with its data when removed from the program, but it belongs to no site, so no "
