@@ -32,10 +32,12 @@ setup-all:
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check components flightdeck tools tests bench __main__.py
+	$(VENV)/bin/ruff format --check components flightdeck tools tests bench policy __main__.py
 
 typecheck: setup
 	$(VENV)/bin/mypy components flightdeck tools bench __main__.py
+	# a second run: the policy pack has its own __main__.py
+	$(VENV)/bin/mypy policy
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components.backup_slots import BackupWindow
 from components.config import BackupsConfig, DatabaseBackupStorage, SiteConfig
+from components.data_retention import Retention
 from components.naming import db_backup_name, object_meta, site_labels, velero_schedule_name
 
 
@@ -155,14 +156,15 @@ class SiteBackups(pulumi.ComponentResource):
                 opts=child,
             )
         if plan.database_at is not None and mariadb_name and mariadb_namespace:
+            retention = Retention.for_site(site)
             self.database_backup = k8s.apiextensions.CustomResource(
                 f"{name}-database",
                 api_version="k8s.mariadb.com/v1alpha1",
                 kind="Backup",
-                metadata=object_meta(db_backup_name(site), mariadb_namespace, site_labels(site)),
+                metadata=object_meta(db_backup_name(site), mariadb_namespace, site_labels(site), retention.annotations),
                 spec=database_backup_spec(site, mariadb_name, plan.database_at, backups),
                 # mariadb-operator owns a Backup's volume: deleting the Backup deletes the dumps.
-                opts=child.merge(pulumi.ResourceOptions(retain_on_delete=not site.drop_data_on_delete)),
+                opts=child.merge(retention.options),
             )
         self.times = {"files": plan.files_clock, "database": plan.database_clock, "timeZone": backups.window.time_zone}
         self.register_outputs(self.times)

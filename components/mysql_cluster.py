@@ -16,6 +16,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.config import MySQLExternalConfig, MySQLOperatorConfig, Resources
+from components.data_retention import Retention
 from components.naming import object_meta
 
 MARIADB_API = "k8s.mariadb.com/v1alpha1"
@@ -134,10 +135,13 @@ class MySQLCluster(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource],
     ) -> None:
         keep = pulumi.ResourceOptions(protect=True, retain_on_delete=True)
+        retention = Retention.always()  # every site's database lives here
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=object_meta(cluster.namespace, labels={"app.kubernetes.io/part-of": "flightdeck"}),
-            opts=child.merge(pulumi.ResourceOptions(retain_on_delete=True)),
+            metadata=object_meta(
+                cluster.namespace, labels={"app.kubernetes.io/part-of": "flightdeck"}, annotations=retention.annotations
+            ),
+            opts=child.merge(retention.options),
         )
         # special=False keeps the password safe inside DSNs and shell-quoted client commands.
         # Protected: a new root password would no longer match the one the servers were built with.

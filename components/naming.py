@@ -24,13 +24,18 @@ FILES_PATHS = {
 
 
 def object_meta(
-    name: str, namespace: pulumi.Input[str] | None = None, labels: dict[str, str] | None = None
+    name: str,
+    namespace: pulumi.Input[str] | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> k8s.meta.v1.ObjectMetaArgsDict:
     meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
     if labels:
         meta["labels"] = labels
+    if annotations:
+        meta["annotations"] = annotations
     # pulumi-kubernetes 4.25 types its ArgsDicts as plain Mappings under mypy.
     return cast("k8s.meta.v1.ObjectMetaArgsDict", meta)
 

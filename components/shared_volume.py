@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import SiteConfig
+from components.data_retention import Retention
 from components.naming import files_claim_name, object_meta, site_labels
 
 ACCESS_MODES = ["ReadWriteMany"]
@@ -34,9 +35,10 @@ class SharedVolume(pulumi.ComponentResource):
     ) -> None:
         super().__init__("flightdeck:storage:SharedVolume", name, None, opts)
         self.claim_name = files_claim_name(site)
+        retention = Retention.for_site(site)
         self.claim = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-claim",
-            metadata=object_meta(self.claim_name, namespace, site_labels(site)),
+            metadata=object_meta(self.claim_name, namespace, site_labels(site), retention.annotations),
             spec=cast(
                 "k8s.core.v1.PersistentVolumeClaimSpecArgsDict",
                 {
@@ -45,8 +47,6 @@ class SharedVolume(pulumi.ComponentResource):
                     "resources": {"requests": {"storage": site.files_size}},
                 },
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=list(depends_on), retain_on_delete=not site.drop_data_on_delete
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)).merge(retention.options),
         )
         self.register_outputs({"claimName": self.claim_name})

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from components.backup_schedules import SiteBackupPlan, SiteBackups
 from components.certificates import ClusterIssuer, SiteCertificate
 from components.config import SiteConfig, StackConfig
+from components.data_retention import Retention
 from components.mysql_cluster import MySQLCluster
 from components.naming import object_meta, site_labels, site_namespace
 from components.network_policies import SiteNetworkPolicies
@@ -40,10 +41,11 @@ class Site(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.namespace_name = site_namespace(config, site)
         # Deleting a namespace deletes the claim in it, so the namespace is kept like the data.
+        retention = Retention.for_site(site)
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=object_meta(self.namespace_name, labels=site_labels(site)),
-            opts=child.merge(pulumi.ResourceOptions(retain_on_delete=not site.drop_data_on_delete)),
+            metadata=object_meta(self.namespace_name, labels=site_labels(site), annotations=retention.annotations),
+            opts=child.merge(retention.options),
         )
         namespace = self.namespace.metadata["name"]
         self.database = SiteDatabase(

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.config import SiteConfig
+from components.data_retention import Retention
 from components.naming import db_secret_name, object_meta, site_labels
 from components.sql import (
     MySQLDatabase,
@@ -45,7 +46,6 @@ class SiteDatabase(pulumi.ComponentResource):
     ) -> None:
         super().__init__("flightdeck:database:SiteDatabase", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        keep_data = not site.drop_data_on_delete
 
         self.database = MySQLDatabase(
             f"{name}-database",
@@ -56,7 +56,8 @@ class SiteDatabase(pulumi.ComponentResource):
                 collation=site.database.collation,
                 drop_on_delete=site.drop_data_on_delete,
             ),
-            opts=child.merge(pulumi.ResourceOptions(retain_on_delete=keep_data)),
+            # drop_on_delete is what the policy pack reads: the provider never drops without it.
+            opts=child.merge(Retention.for_site(site).options),
         )
         # The version is a keeper: bumping it makes a new password, which the user resource
         # applies with ALTER USER (no replacement, no dropped sessions for other users).

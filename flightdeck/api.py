@@ -124,6 +124,7 @@ class Diagnostic:
     severity: str
     message: str
     urn: str | None = None
+    policy: bool = False  # a policy pack's violation (the engine's --json digest leaves these out)
 
 
 @dataclass(frozen=True)
@@ -174,9 +175,19 @@ class OperationResult:
         return [d.message for d in self.diagnostics if d.severity == "error"]
 
     def preview_digest(self) -> dict[str, Any]:
-        """The ``pulumi preview --json`` digest, or one built from the engine events."""
+        """The ``pulumi preview --json`` digest, or one built from the engine events.
+
+        The CLI's JSON digest carries no policy violations ("we don't handle policy events in JSON
+        serialization", pulumi/pulumi ``pkg/backend/display/json.go``), so they are added from
+        the event stream: a PR comment then lists every mandatory violation as an error.
+        """
         if self.digest is not None:
-            return self.digest
+            violations = [
+                {"severity": d.severity, "message": d.message, "urn": d.urn} for d in self.diagnostics if d.policy
+            ]
+            if not violations:
+                return self.digest
+            return {**self.digest, "diagnostics": [*(self.digest.get("diagnostics") or []), *violations]}
         return {
             "changeSummary": dict(self.summary),
             "steps": [step.to_digest_step() for step in self.steps],
@@ -451,7 +462,7 @@ class _Recorder:
                 policy = event.policy_event
                 message = f"{policy.policy_pack_name}/{policy.policy_name}: {policy.message}".rstrip()
                 severity = "error" if policy.enforcement_level == "mandatory" else "warning"
-                self.diagnostics.append(Diagnostic(severity, message, policy.resource_urn))
+                self.diagnostics.append(Diagnostic(severity, message, policy.resource_urn, policy=True))
                 return self._event("policy", event, message=message, severity=severity)
             if event.summary_event is not None:
                 self.summary = _op_map(event.summary_event.resource_changes)
@@ -662,13 +673,17 @@ class Flightdeck:
         refresh: bool = False,
         targets: list[str] | None = None,
         lock_timeout: float | None = None,
+        policy_packs: list[str] | None = None,
     ) -> OperationResult:
         """What ``up`` would do. ``result.digest`` is the ``pulumi preview --json`` document (which is
-        also what ``on_output`` receives, line by line)."""
+        also what ``on_output`` receives, line by line). ``policy_packs``: policy pack folders to
+        run (``pulumi preview --policy-pack``); a mandatory violation fails the preview."""
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
             callbacks = self._callbacks(recorder, on_output)
-            return selected.preview(json=True, refresh=refresh or None, target=targets, **callbacks)
+            return selected.preview(
+                json=True, refresh=refresh or None, target=targets, policy_packs=policy_packs or None, **callbacks
+            )
 
         raw, recorder, started = self._run("preview", stack, call, on_event, lock_timeout)
         digest = _parse_digest(recorder.stdout) or _parse_digest(raw.stdout.splitlines())
@@ -686,15 +701,21 @@ class Flightdeck:
         targets: list[str] | None = None,
         message: str | None = None,
         lock_timeout: float | None = None,
+        policy_packs: list[str] | None = None,
     ) -> OperationResult:
-        """Deploy; ``result.outputs`` holds the stack outputs afterwards."""
+        """Deploy; ``result.outputs`` holds the stack outputs afterwards. ``policy_packs`` as for
+        ``preview``: a mandatory violation stops the update before the offending resource changes."""
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
             if refresh:
                 config_file = str(self.settings.config_file) if self.settings.config_file else None
                 selected.refresh(show_secrets=False, color=self.settings.color, config_file=config_file)
             return selected.up(
-                target=targets, message=message, show_secrets=False, **self._callbacks(recorder, on_output)
+                target=targets,
+                message=message,
+                show_secrets=False,
+                policy_packs=policy_packs or None,
+                **self._callbacks(recorder, on_output),
             )
 
         return self._run_update("up", stack, call, on_event, lock_timeout, with_outputs=True)

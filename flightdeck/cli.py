@@ -89,6 +89,22 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+POLICY_PACK_HELP = "run this policy pack (a folder with PulumiPolicy.yaml, e.g. policy); repeatable"
+
+
+def _policy_packs(paths: list[str] | None) -> list[str] | None:
+    """Absolute pack folders (the engine runs in the project folder, not here); bad ones exit 2."""
+    if not paths:
+        return None
+    packs = []
+    for path in paths:
+        folder = Path(path).resolve()
+        if not (folder / "PulumiPolicy.yaml").is_file():
+            raise UsageError(f"--policy-pack {path}: no PulumiPolicy.yaml in {folder}")
+        packs.append(str(folder))
+    return packs
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout (progress: stderr)")
@@ -126,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--target", action="append", metavar="URN", help="only these resources (repeatable)")
     preview.add_argument("--markdown", metavar="FILE", help="write the PR summary Markdown to FILE (`-`: stdout)")
     preview.add_argument("--fail-on-danger", action="store_true", help="exit 3 on a dangerous replacement/deletion")
+    preview.add_argument("--policy-pack", action="append", metavar="DIR", help=POLICY_PACK_HELP)
 
     for name, text in (("up", "deploy the stack"), ("refresh", "read resources back into the state")):
         command = commands.add_parser(name, parents=[common, engine], help=text)
@@ -135,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--refresh", action="store_true", help="refresh the state first")
             command.add_argument("--target", action="append", metavar="URN", help="only these resources")
             command.add_argument("--message", help="message recorded with the update")
+            command.add_argument("--policy-pack", action="append", metavar="DIR", help=POLICY_PACK_HELP)
 
     destroy = commands.add_parser("destroy", parents=[common, engine], help="delete every resource of the stack")
     destroy.add_argument("stack")
@@ -391,8 +409,11 @@ class App:
             lines += [f"- {pr_summary.code(p.path or 'config')}: {p.reason}" for p in error.problems]
             self.write_markdown_text("\n".join(lines) + "\n", args.markdown)
             raise
+        packs = _policy_packs(args.policy_pack)
         try:
-            result = self.run_operation("preview", args.stack, refresh=args.refresh, targets=args.target)
+            result = self.run_operation(
+                "preview", args.stack, refresh=args.refresh, targets=args.target, policy_packs=packs
+            )
         except api.OperationFailedError as error:
             document, summary = self.preview_report(error.result)
             self.write_markdown(summary, args.markdown)
@@ -407,10 +428,15 @@ class App:
     def cmd_up(self) -> tuple[int, dict[str, Any]]:
         args = self.args
         self.validate_stack_file(args.stack)
+        packs = _policy_packs(args.policy_pack)
         if not args.yes and not args.json and sys.stdin.isatty():
-            self.preview_report(self.run_operation("preview", args.stack, refresh=args.refresh, targets=args.target))
+            self.preview_report(
+                self.run_operation("preview", args.stack, refresh=args.refresh, targets=args.target, policy_packs=packs)
+            )
         self.confirm(f"deploy stack {args.stack!r}")
-        result = self.run_operation("up", args.stack, refresh=args.refresh, targets=args.target, message=args.message)
+        result = self.run_operation(
+            "up", args.stack, refresh=args.refresh, targets=args.target, message=args.message, policy_packs=packs
+        )
         self.console.say(f"up of {args.stack}: {_summary_line(result.summary)} in {result.duration_seconds:.1f}s")
         self._print_outputs(result.outputs, show_secrets=False)
         return EXIT_OK, {"ok": True, "exitCode": EXIT_OK, "result": result.to_dict()}

@@ -36,6 +36,7 @@ class Registration:
     name: str
     inputs: dict[str, Any]
     request: Any
+    urn: str = ""  # what the (mock) engine answered
 
     @property
     def protect(self) -> bool:
@@ -114,8 +115,11 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         inputs = _unwrap_secrets(rpc.deserialize_properties(request.object))
-        self.registrations.append(Registration(request.type, request.name, inputs, request))
-        return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        registration = Registration(request.type, request.name, inputs, request)
+        self.registrations.append(registration)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        registration.urn = str(response.urn)
+        return response
 
 
 @dataclass

@@ -216,7 +216,14 @@ def test_policy_events_become_diagnostics() -> None:
         "resourceUrn": URN,
     }
     recorder(event(policyEvent=policy))
-    assert recorder.result(False, 0).errors == ["hosting/no-privileged: privileged pod"]
+    result = recorder.result(False, 0)
+    assert result.errors == ["hosting/no-privileged: privileged pod"]
+    # The CLI's --json digest has no policy events; the PR summary still lists the violation.
+    result.digest = {"changeSummary": {"create": 1}, "steps": [{"op": "create", "urn": URN}]}
+    summary = result.pr_summary()
+    assert summary.errors == ("hosting/no-privileged: privileged pod",)
+    assert "hosting/no-privileged: privileged pod" in summary.markdown and "❌ failed" in summary.markdown
+    assert result.digest == {"changeSummary": {"create": 1}, "steps": [{"op": "create", "urn": URN}]}  # unchanged
 
 
 # -- results ----------------------------------------------------------------------------------------

@@ -288,3 +288,30 @@ def test_workflows_gate_production_and_use_secrets() -> None:
     assert set(job["strategy"]["matrix"]["stack"]) == {"staging", "prod"}
     for stack in job["strategy"]["matrix"]["stack"]:
         assert (REPO / f"Pulumi.{stack}.yaml").exists()
+
+
+def test_preview_workflow_runs_the_policy_pack_in_the_project_virtualenv() -> None:
+    steps = yaml.safe_load((WORKFLOWS / "preview.yml").read_text())["jobs"]["preview"]["steps"]
+    scripts = {step.get("name"): step.get("run", "") for step in steps}
+    (argv,) = _flightdeck_commands(scripts["Preview"])
+    args = cli.build_parser().parse_args(argv)
+    assert args.command == "preview" and args.policy_pack == ["policy"]
+    assert (REPO / args.policy_pack[0] / "PulumiPolicy.yaml").is_file()
+    assert "python -m venv .venv" in scripts["Install flightdeck"]
+    assert "-r policy/requirements.txt" in scripts["Install flightdeck"]
+    assert scripts["Preview"].lstrip().startswith("set +e\n.venv/bin/python -m flightdeck")
+
+
+@pytest.mark.parametrize("command", [["preview", "staging"], ["up", "staging", "--yes"]])
+def test_a_policy_pack_that_is_not_one_is_refused_before_the_engine(
+    project: Path, tmp_path: Path, command: list[str]
+) -> None:
+    code, _, err = run(*command, "--policy-pack", str(tmp_path), "-C", str(project))
+    assert code == 2
+    assert f"--policy-pack {tmp_path}: no PulumiPolicy.yaml" in err
+
+
+def test_policy_packs_are_passed_as_absolute_folders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    assert cli._policy_packs(["policy"]) == [str(REPO / "policy")]
+    assert cli._policy_packs(None) is None
