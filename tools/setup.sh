@@ -28,7 +28,8 @@ setup_python() {
   step "python virtualenv (.venv)"
   local stamp="$repo/.venv/.requirements.sha256"
   local want
-  want=$(cat "$repo/requirements.txt" "$repo/requirements-dev.txt" "$repo/pyproject.toml" | sha256sum | cut -d' ' -f1)
+  want=$(cat "$repo/requirements.txt" "$repo/policy/requirements.txt" "$repo/requirements-dev.txt" "$repo/pyproject.toml" \
+    | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   [ -x "$repo/.venv/bin/python" ] || python3 -m venv "$repo/.venv" || die python "python3 -m venv failed"
   "$repo/.venv/bin/pip" install -q --disable-pip-version-check -r "$repo/requirements-dev.txt" \
