@@ -76,6 +76,9 @@ COMPONENTS = (
     STANDIN,
 )
 
+# Where the operators run in a real cluster (their charts' default namespaces).
+OPERATOR_NAMESPACES = ("cert-manager", "velero", "rook-ceph", "mariadb-operator", "ingress-nginx")
+
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
 POD_CIDR = "10.244.0.0/16"
@@ -878,6 +881,7 @@ class ControlPlane:
             self._apply_crds(client.ApiextensionsV1Api(api), deadline, self._crd_docs())
             self._create_storage(client.StorageV1Api(api), client.CoreV1Api(api))
             self._create_nodes(client.CoreV1Api(api))
+            self._create_operator_namespaces(client.CoreV1Api(api))
 
     def _kwok_crd_docs(self) -> Iterator[tuple[Path, dict[str, Any]]]:
         module = kwok_module_dir(KWOK_VERSION, progress=self.progress)
@@ -1006,6 +1010,15 @@ class ControlPlane:
             f"created {self.rwx_volumes} RWX ({self.rwx_size}, rook-cephfs) and "
             f"{self.rwo_volumes} RWO ({self.rwo_size}, standard) PersistentVolumes"
         )
+
+    def _create_operator_namespaces(self, core: Any) -> None:
+        """The namespaces the operators whose CRDs this cluster carries run in. A real cluster
+        that runs them has these (their Helm releases create them); objects such as Velero
+        Schedules live there."""
+        for name in OPERATOR_NAMESPACES:
+            self._create_or_skip(
+                core.create_namespace, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            )
 
     def _create_nodes(self, core: Any) -> None:
         for i in range(self.nodes):

@@ -181,8 +181,19 @@ class PlatformStack:
 
 
 def changed_steps(result: OperationResult) -> dict[str, str]:
-    """``{resource name: op}`` of every step that changes something."""
-    return {step.name: step.op for step in result.steps if step.op not in ("same", "read")}
+    """``{resource name: op}`` of every step that changes something. Default providers are left
+    out: the engine reports an output refresh of the dynamic-provider host's default provider as
+    an ``update`` event when new dynamic resources use it, but counts it as ``same``."""
+    ops: dict[str, str] = {}
+    for step in result.steps:
+        if step.op in ("same", "read") or step.type.startswith("pulumi:providers:"):
+            continue
+        # A replacement is reported as create-replacement, replace and delete-replaced steps.
+        ops[step.name] = "replace" if step.op in REPLACE_STEPS or ops.get(step.name) == "replace" else step.op
+    return ops
+
+
+REPLACE_STEPS = ("create-replacement", "replace", "delete-replaced", "discard-replaced", "import-replacement")
 
 
 def wait_for(description: str, check: Callable[[], Any], timeout: float = 120.0) -> Any:
