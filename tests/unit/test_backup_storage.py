@@ -8,17 +8,25 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, validate_stack_config
-from tests.unit.harness import deploy, minimal_config, stack_file_config
+from tests.unit.harness import Deployment, deploy, minimal_config, stack_file_config
 
 S3 = {"bucket": "flightdeck-db", "endpoint": "rgw.example.org:8443", "credentialsSecret": "db-backup-s3"}
+
+
+@pytest.fixture(scope="module")
+def prod() -> Deployment:
+    import asyncio
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    return deploy(stack_file_config("prod"), stack="prod")
 
 
 def _with_s3(**s3: Any) -> dict[str, Any]:
     return minimal_config(backups={"databaseBackups": {"storage": {"s3": {**S3, **s3}}}})
 
 
-def test_dumps_use_tls_by_default() -> None:
-    storage = deploy(stack_file_config("prod"), stack="prod").named("shop-backups-database").spec["storage"]
+def test_dumps_use_tls_by_default(prod: Deployment) -> None:
+    storage = prod.named("shop-backups-database").spec["storage"]
     assert storage["s3"]["tls"] == {"enabled": True}
     assert storage["s3"]["endpoint"] == "rgw.storage.example.org"
 
@@ -51,8 +59,8 @@ def test_bad_s3_config_names_the_key(s3: dict[str, Any], path: str, fragment: st
     assert path in problems and fragment in problems[path], problems
 
 
-def test_outputs_name_every_sites_backups_for_restores() -> None:
-    outputs = deploy(stack_file_config("prod"), stack="prod").outputs
+def test_outputs_name_every_sites_backups_for_restores(prod: Deployment) -> None:
+    outputs = prod.outputs
     assert outputs["sites"]["shop"]["backupSources"] == {
         "velero": {"namespace": "velero", "schedule": "site-shop"},
         "database": {"namespace": "mariadb", "backup": "site-shop", "mariadb": "mariadb"},
