@@ -126,7 +126,8 @@ def assign_slots(
     all_jobs = sorted(set(jobs) | set(pinned))
     if len(all_jobs) > usable * capacity:
         raise SlotCapacityError(
-            f"{len(all_jobs)} backup jobs do not fit {usable} {'usable ' if blocked else ''}slots x {capacity} concurrent",
+            f"{len(all_jobs)} backup jobs do not fit {usable} {'usable ' if blocked else ''}slots"
+            f" x {capacity} concurrent",
             tuple(all_jobs),
         )
     # An unavailable slot counts as full: nothing is placed there, pinned or not.

@@ -192,6 +192,15 @@ def test_network_policies_are_stored(local_stack: Deployment, control_plane: Con
     assert site_policy.spec.ingress[0]._from[0].namespace_selector.match_labels == {
         "kubernetes.io/metadata.name": "ingress-nginx"
     }
+    # Egress isolation: stored as written (the ipBlock excepts must lie inside their CIDR, or the
+    # API server refuses the policy).
+    site_names = {p.metadata.name for p in networking.list_namespaced_network_policy("blog").items}
+    assert {"default-deny", "egress", "egress-database", "cron-to-web", "web-from-cron"} <= site_names
+    deny = networking.read_namespaced_network_policy("default-deny", "blog")
+    assert deny.spec.policy_types == ["Ingress", "Egress"] and not deny.spec.egress
+    egress = networking.read_namespaced_network_policy("egress", "blog")
+    blocks = [peer.ip_block for rule in egress.spec.egress for peer in rule.to if peer.ip_block]
+    assert any(b.cidr == "0.0.0.0/0" and "169.254.0.0/16" in b._except for b in blocks)
 
 
 @pytest.mark.parametrize("stack", ["prod", "staging"])
