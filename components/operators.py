@@ -196,6 +196,17 @@ def velero_values(backups: BackupsConfig) -> dict[str, Any]:
     return values
 
 
+def _keep_concurrency(values: dict[str, Any], max_concurrent: int) -> dict[str, Any]:
+    """A stack's own ``configuration.extraArgs`` replace the list; keep the concurrency flag unless
+    the stack sets it itself."""
+    configuration = dict(values.get("configuration") or {})
+    args = [str(arg) for arg in configuration.get("extraArgs") or []]
+    if not any(arg.startswith("--concurrent-backups") for arg in args):
+        args.append(f"--concurrent-backups={max_concurrent}")
+    configuration["extraArgs"] = args
+    return {**values, "configuration": configuration}
+
+
 def ceph_csi_drivers_values(operator_namespace: str) -> dict[str, Any]:
     """Rook v1.20.6 deploy/charts/ceph-csi-drivers/values.yaml with its namespace placeholders
     ("replace rook-ceph ... with your operator namespace") filled in."""
@@ -233,6 +244,8 @@ def release_charts(key: str, config: StackConfig) -> list[Chart]:
         values = deep_merge(chart.values, generated_values(key, chart, config))
         if chart.takes_values:
             values = deep_merge(values, release.values)
+        if chart is VELERO:
+            values = _keep_concurrency(values, config.backups.max_concurrent)
         version = release.chart_version if chart.follows_chart_version and release.chart_version else chart.version
         charts.append(replace(chart, version=version, namespace=namespace, values=values))
     return charts

@@ -299,6 +299,7 @@ def plan_restore(
         if not (sources.schedule and sources.velero_namespace):
             if wants_files:
                 raise RestoreError(f"site {request.site!r} has no Velero schedule (backup.files is off)")
+            raise RestoreError(f"--from names a Velero backup, but site {request.site!r} has none; give a time")
         else:
             files_backup = choose_backup(backups, request.choice, sources.schedule)
     if wants_files and files_backup is not None and sources.velero_namespace:

@@ -24,7 +24,7 @@ class BackupStorageLocationConfig(Strict):
     )
     plugin_image: Image = Field(
         description="the provider plugin image, installed as an init container, e.g. "
-        "`velero/velero-plugin-for-aws:v1.14.0` (the v1.14 line is the one for Velero 1.18)"
+        "`velero/velero-plugin-for-aws:v1.14.0` (plugin v1.14.x pairs with Velero 1.18)"
     )
     bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$", description="bucket")
     prefix: str | None = Field(

@@ -34,7 +34,7 @@ class EgressRule(Strict):
     cidr: Cidr = Field(description="destination network, e.g. `203.0.113.25/32`")
     ports: list[Port] = Field(min_length=1, max_length=20, description="destination ports, e.g. [587]")
     protocol: Literal["TCP", "UDP"] = Field("TCP", description="`TCP` or `UDP`")
-    description: str | None = Field(None, max_length=200, description="what it is for (shown in the policy)")
+    description: str | None = Field(None, max_length=200, description="what it is for (for readers of the stack file)")
 
 
 class DnsConfig(Strict):
@@ -75,5 +75,7 @@ class EgressConfig(Strict):
 
 class SiteEgressConfig(Strict):
     allow: list[EgressRule] = Field(
-        default_factory=list, max_length=50, description="destinations for this site only, on top of `network.egress`"
+        default_factory=list,
+        max_length=50,
+        description="destinations for this site only, on top of `kubernetes.egress.allow`",
     )

@@ -194,6 +194,15 @@ def test_chart_version_override_moves_the_charts_that_belong_together() -> None:
     assert charts["ceph-csi-drivers"].version == "1.0.4"  # pinned to what Rook tests with
 
 
+def test_own_velero_arguments_keep_the_concurrency() -> None:
+    config = _all_enabled()
+    config["operators"]["velero"]["values"] = {"configuration": {"extraArgs": ["--log-level=debug"]}}
+    args = _releases(deploy(config))["velero"]["values"]["configuration"]["extraArgs"]
+    assert args == ["--log-level=debug", "--concurrent-backups=3"]
+    config["operators"]["velero"]["values"] = {"configuration": {"extraArgs": ["--concurrent-backups=8"]}}
+    assert _releases(deploy(config))["velero"]["values"]["configuration"]["extraArgs"] == ["--concurrent-backups=8"]
+
+
 def test_stack_values_reach_the_operator_chart_only() -> None:
     config = _all_enabled()
     config["operators"]["rookCeph"]["values"] = {"logLevel": "DEBUG"}
