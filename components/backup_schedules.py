@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.backup_slots import BackupWindow
-from components.config import BackupsConfig, DatabaseBackupStorage, SiteConfig
+from components.config import BackupsConfig, DatabaseBackupStorage, S3TlsConfig, SiteConfig
 from components.data_retention import Retention
 from components.naming import db_backup_name, object_meta, site_labels, velero_schedule_name
 
@@ -83,6 +83,15 @@ def velero_schedule_spec(
     }
 
 
+def s3_tls(tls: S3TlsConfig) -> dict[str, Any]:
+    """The Backup's ``storage.s3.tls``: the operator talks plain HTTP to S3 unless ``enabled`` is set
+    (mariadb-operator v26.6 Backup CRD, ``storage.s3.tls.enabled``), so flightdeck turns it on by default."""
+    spec: dict[str, Any] = {"enabled": tls.enabled}
+    if tls.enabled and tls.ca_secret:
+        spec["caSecretKeyRef"] = {"name": tls.ca_secret, "key": tls.ca_key}
+    return spec
+
+
 def database_backup_storage(site: SiteConfig, storage: DatabaseBackupStorage) -> dict[str, Any]:
     if storage.s3 is not None:
         s3 = storage.s3
@@ -95,6 +104,7 @@ def database_backup_storage(site: SiteConfig, storage: DatabaseBackupStorage) ->
                 **({"region": s3.region} if s3.region else {}),
                 "accessKeyIdSecretKeyRef": {"name": s3.credentials_secret, "key": "access-key-id"},
                 "secretAccessKeySecretKeyRef": {"name": s3.credentials_secret, "key": "secret-access-key"},
+                "tls": s3_tls(s3.tls),
             }
         }
     assert storage.persistent_volume_claim is not None
@@ -167,4 +177,17 @@ class SiteBackups(pulumi.ComponentResource):
                 opts=child.merge(retention.options),
             )
         self.times = {"files": plan.files_clock, "database": plan.database_clock, "timeZone": backups.window.time_zone}
-        self.register_outputs(self.times)
+        # What `flightdeck restore` needs to find this site's backups, from the deployed stack.
+        self.sources: dict[str, Any] = {
+            "velero": (
+                {"namespace": backups.velero.namespace, "schedule": velero_schedule_name(site)}
+                if self.schedule is not None
+                else None
+            ),
+            "database": (
+                {"namespace": mariadb_namespace, "backup": db_backup_name(site), "mariadb": mariadb_name}
+                if self.database_backup is not None
+                else None
+            ),
+        }
+        self.register_outputs({**self.times, "sources": self.sources})

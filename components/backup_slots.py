@@ -16,7 +16,9 @@ the job alone (serial dictatorship). Both orders depend only on the job's own na
   for the measured distribution and the property tests for the bound).
 
 Pinned jobs (a site that sets its own ``startTime``) are placed first and count against the
-capacity of their slot.
+capacity of their slot. Slots can be marked unavailable (the config layer marks those that
+start inside a daylight-saving change, see ``components.dst``): they take no job, and every
+job keeps its own ranking of the remaining slots, so the stability argument above still holds.
 """
 
 from __future__ import annotations
@@ -106,30 +108,38 @@ def assign_slots(
     slot_count: int,
     capacity: int,
     pinned: Mapping[str, int] | None = None,
+    unavailable: Iterable[int] = (),
 ) -> dict[str, int]:
     """Map every job to a slot so that no slot starts more than ``capacity`` jobs.
 
-    ``pinned`` maps jobs to the slot they must use. Raises ``SlotCapacityError`` when the jobs
-    cannot fit, before anything is assigned.
+    ``pinned`` maps jobs to the slot they must use; ``unavailable`` slots take no job (a job
+    pinned to one is refused). Raises ``SlotCapacityError`` when the jobs cannot fit, before
+    anything is assigned.
     """
     if slot_count < 1:
         raise ValueError("slot_count must be at least 1")
     if capacity < 1:
         raise ValueError("capacity must be at least 1")
     pinned = dict(pinned or {})
+    blocked = {slot for slot in unavailable if 0 <= slot < slot_count}
+    usable = slot_count - len(blocked)
     all_jobs = sorted(set(jobs) | set(pinned))
-    if len(all_jobs) > slot_count * capacity:
+    if len(all_jobs) > usable * capacity:
         raise SlotCapacityError(
-            f"{len(all_jobs)} backup jobs do not fit {slot_count} slots x {capacity} concurrent",
+            f"{len(all_jobs)} backup jobs do not fit {usable} {'usable ' if blocked else ''}slots"
+            f" x {capacity} concurrent",
             tuple(all_jobs),
         )
-    load = [0] * slot_count
+    # An unavailable slot counts as full: nothing is placed there, pinned or not.
+    load = [capacity if slot in blocked else 0 for slot in range(slot_count)]
     assignment: dict[str, int] = {}
     overfull: list[str] = []
     for job in sorted(pinned):
         slot = pinned[job]
         if not 0 <= slot < slot_count:
             raise ValueError(f"pinned slot {slot} of {job!r} is outside 0..{slot_count - 1}")
+        if slot in blocked:
+            raise SlotCapacityError(f"{job!r} is pinned to unavailable slot {slot}", (job,))
         if load[slot] >= capacity:
             overfull.append(job)
             continue

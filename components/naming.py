@@ -58,6 +58,29 @@ def web_selector(site: SiteConfig) -> dict[str, str]:
     return {"app.kubernetes.io/instance": site.name, "app.kubernetes.io/component": "web"}
 
 
+def site_component_selector(site: SiteConfig, *components: str) -> dict[str, Any]:
+    """A label selector for the site's pods of the given components (``web``, ``cron``)."""
+    return {
+        "matchLabels": {"app.kubernetes.io/instance": site.name},
+        "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In", "values": list(components)}],
+    }
+
+
+def cron_pod_labels(site: SiteConfig) -> dict[str, str]:
+    """Labels the site's cron pods carry (the site CronJob's pod template)."""
+    return {"app.kubernetes.io/instance": site.name, "app.kubernetes.io/component": "cron"}
+
+
+def mariadb_pod_labels(mariadb_name: str) -> dict[str, str]:
+    """The labels mariadb-operator puts on a MariaDB's server pods and selects them by.
+
+    mariadb-operator v26.6 ``pkg/builder/labels/labels.go`` ``WithMariaDBSelectorLabels``:
+    ``app.kubernetes.io/name: mariadb`` and ``app.kubernetes.io/instance: <MariaDB name>``.
+    Both are needed: the instance label alone also matches other pods named after the resource.
+    """
+    return {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": mariadb_name}
+
+
 def files_claim_name(site: SiteConfig) -> str:
     return f"{site.name}-files"
 

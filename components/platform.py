@@ -12,7 +12,7 @@ from components.certificates import ClusterIssuer
 from components.config import MySQLOperatorConfig, backup_window, plan_backups
 from components.mysql_cluster import MySQLCluster
 from components.operators import Operators, operator_namespace
-from components.rook_storage import RookStorage
+from components.rook_storage import RookStorage, rook_operator_namespace
 from components.site import Site
 from components.stack_config import StackSettings
 
@@ -35,7 +35,7 @@ class Platform(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, providers=[self.provider])
 
-        self.operators = Operators(f"{name}-operators", config.operators, opts=child)
+        self.operators = Operators(f"{name}-operators", config, opts=child)
         self.cluster = MySQLCluster(
             f"{name}-mysql",
             config.mysql,
@@ -51,6 +51,7 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-storage",
                 config.storage.rook,
                 storage_class=config.storage.storage_class,
+                operator_namespace=rook_operator_namespace(config),
                 depends_on=self.operators.ready("rook_ceph"),
                 opts=child,
             )
@@ -107,4 +108,5 @@ class Platform(pulumi.ComponentResource):
             "user": site.database.user.user,
             "filesClaim": site.volume.claim_name,
             "backups": site.backups.times,
+            "backupSources": site.backups.sources,
         }

@@ -2,6 +2,11 @@
 
 For clusters whose Rook install has a CephCluster but no file system yet. The storage class
 keeps volumes (``reclaimPolicy: Retain``) so deleting a claim never deletes a site's files.
+
+The provisioner is the CephFS CSI driver's name, ``<operator namespace>.cephfs.csi.ceph.com``:
+Rook v1.20.6 names its drivers after the namespace the *operator* runs in
+(pkg/operator/ceph/csi/controller.go: ``driverPrefix := fmt.Sprintf("%s.", OperatorNamespace)``),
+which need not be the CephCluster's namespace (``clusterID`` and the secrets' namespace).
 """
 
 from __future__ import annotations
@@ -12,10 +17,22 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import RookStorageConfig
+from components.config import RookStorageConfig, StackConfig
 from components.naming import object_meta
 
-CEPHFS_PROVISIONER_SUFFIX = "cephfs.csi.ceph.com"
+DEFAULT_OPERATOR_NAMESPACE = "rook-ceph"
+
+
+def csi_driver_name(operator_namespace: str, kind: str = "cephfs") -> str:
+    """``rook-ceph.cephfs.csi.ceph.com``: Rook's driver (and StorageClass provisioner) names."""
+    return f"{operator_namespace}.{kind}.csi.ceph.com"
+
+
+def rook_operator_namespace(config: StackConfig) -> str:
+    rook = config.storage.rook
+    if rook is not None and rook.operator_namespace:
+        return rook.operator_namespace
+    return config.operators.rook_ceph.namespace or DEFAULT_OPERATOR_NAMESPACE
 
 
 def filesystem_spec(rook: RookStorageConfig) -> dict[str, Any]:
@@ -29,6 +46,10 @@ def filesystem_spec(rook: RookStorageConfig) -> dict[str, Any]:
 
 
 def storage_class_parameters(rook: RookStorageConfig) -> dict[str, str]:
+    # Rook's v1.20 example class also names controller-publish secrets (for fencing, commit
+    # 3d024ce3c: "in case the user wants to override the defaults in the clientProfile"); they
+    # are left out because a StorageClass's parameters are immutable: adding them would replace
+    # the class of every existing stack for no change in behaviour.
     secrets_namespace = rook.namespace
     return {
         "clusterID": rook.namespace,
@@ -50,6 +71,7 @@ class RookStorage(pulumi.ComponentResource):
         rook: RookStorageConfig,
         *,
         storage_class: str,
+        operator_namespace: str,
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -66,7 +88,7 @@ class RookStorage(pulumi.ComponentResource):
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-class",
             metadata=object_meta(storage_class),
-            provisioner=f"{rook.namespace}.{CEPHFS_PROVISIONER_SUFFIX}",
+            provisioner=csi_driver_name(operator_namespace),
             parameters=storage_class_parameters(rook),
             reclaim_policy="Retain",
             allow_volume_expansion=True,

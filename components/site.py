@@ -13,7 +13,7 @@ from components.config import SiteConfig, StackConfig
 from components.data_retention import Retention
 from components.mysql_cluster import MySQLCluster
 from components.naming import object_meta, site_labels, site_namespace
-from components.network_policies import SiteNetworkPolicies
+from components.network_policies import SiteNetworkPolicies, database_target
 from components.shared_volume import SharedVolume
 from components.site_database import SiteDatabase
 from components.site_workload import SiteWorkload
@@ -72,8 +72,8 @@ class Site(pulumi.ComponentResource):
             site,
             namespace=self.namespace_name,
             ingress_namespace=config.certificates.ingress_controller_namespace,
-            database_namespace=cluster.namespace,
-            database_pods=cluster.pod_selector,
+            egress=config.kubernetes.egress,
+            database=database_target(config, cluster.mariadb_name, cluster.namespace),
             depends_on=[self.namespace, *database_depends_on],
             opts=child,
         )

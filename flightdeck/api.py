@@ -770,6 +770,14 @@ class Flightdeck:
         result.summary = _op_map(raw.summary.resource_changes) or result.summary
         return result
 
+    def kube_access(self, stack: str) -> KubeAccess:
+        """The stack's kubeconfig (decrypted, kept in memory only) and context, for tools such as restore."""
+        selected = self._select(stack)
+        try:
+            return kube_access_from_config(selected.get_all_config())
+        except auto.CommandError as error:
+            raise FlightdeckError(f"cannot read the config of {stack!r}: {_first_error(str(error))}") from None
+
     def outputs(self, stack: str) -> dict[str, StackOutput]:
         """The stack's current outputs (no lock: reading state never conflicts)."""
         selected = self._select(stack)
@@ -777,6 +785,29 @@ class Flightdeck:
             return _outputs(selected.outputs())
         except auto.CommandError as error:
             raise FlightdeckError(f"cannot read the outputs of {stack!r}: {_first_error(str(error))}") from None
+
+
+@dataclass(frozen=True)
+class KubeAccess:
+    """How the program reaches the stack's cluster: ``flightdeck:kubeconfig`` (secret) or none for the
+    ambient kubeconfig, and ``kubernetes.context``."""
+
+    kubeconfig: str | None = field(default=None, repr=False)
+    context: str | None = None
+
+
+def kube_access_from_config(config: Mapping[str, auto.ConfigValue]) -> KubeAccess:
+    kubeconfig = config.get("flightdeck:kubeconfig")
+    section = config.get("flightdeck:kubernetes")
+    context = None
+    if section is not None:
+        try:
+            parsed = json.loads(section.value)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and isinstance(parsed.get("context"), str):
+            context = parsed["context"]
+    return KubeAccess(kubeconfig.value if kubeconfig is not None else None, context)
 
 
 def _outputs(raw: Mapping[str, auto.OutputValue]) -> dict[str, StackOutput]:

@@ -10,6 +10,7 @@ Commands::
     flightdeck sites add <name> -s <stack> --cms wordpress --domain example.org [...] [--dry-run] [--no-preview]
     flightdeck sites remove <name> -s <stack> [--dry-run] [--no-preview]
     flightdeck rotate-password <site> -s <stack> [--dry-run] [--no-preview]
+    flightdeck restore <site> -s <stack> [--from BACKUP|TIME] [--into NAMESPACE] [--force] [--only PART] [--dry-run]
     flightdeck pr-summary <preview.json> [--stack S] [--output FILE] [--fail-on-danger]
 
 Every command takes ``--json`` (one JSON object on stdout, progress on stderr) and ``-q``.
@@ -17,7 +18,9 @@ Every command takes ``--json`` (one JSON object on stdout, progress on stderr) a
 Exit codes: 0 success; 1 the operation failed (engine error, pulumi missing); 2 bad arguments,
 invalid stack config, unknown stack or site, or an unconfirmed change (nothing was changed);
 3 ``--fail-on-danger`` and the preview replaces or deletes a stateful or protected resource;
-4 the stack is locked by another operation; 130 interrupted.
+4 the stack is locked by another operation; 130 interrupted. ``restore`` exits 2 when it refuses
+(a live site without ``--force``, no such backup), before changing anything, and 1 when a
+restore it started failed or did not finish in time.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any, NoReturn, TextIO
 from ruamel.yaml import YAML
 
 from components.config import ConfigError
-from flightdeck import api, pr_summary, stack_file
+from flightdeck import api, pr_summary, restore, restore_plan, stack_file
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -199,6 +202,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotate.add_argument("site")
 
+    restoring = commands.add_parser(
+        "restore", parents=[common, engine],
+        help="restore one site's files and database from its backups (other sites untouched)",
+        description="Restore one site from the backups flightdeck schedules for it: a Velero Restore of its "
+        "namespace and a mariadb-operator Restore of its database, then wait and report. A live site is only "
+        "overwritten with --force (its web pods and cron jobs are stopped while the database is replaced).",
+    )  # fmt: skip
+    restoring.add_argument("site")
+    restoring.add_argument("-s", "--stack", required=True, help="the deployed stack the site belongs to")
+    restoring.add_argument(
+        "--from", dest="source", metavar="BACKUP|TIME",
+        help="a Velero backup of the site (e.g. site-blog-20261130013000) or an RFC 3339 time with offset "
+        "(2026-11-30T02:00:00Z: the newest backups taken at or before it); default: the newest",
+    )  # fmt: skip
+    restoring.add_argument("--into", metavar="NAMESPACE", help="restore files and objects into this new namespace")
+    restoring.add_argument("--force", action="store_true", help="overwrite the live site in place")
+    restoring.add_argument(
+        "--only", choices=restore_plan.PARTS, action="append", help="restore only this part (repeatable)"
+    )
+    restoring.add_argument("--dry-run", action="store_true", help="show what would be created; change nothing")
+    restoring.add_argument(
+        "--timeout", type=_positive_seconds, default=3600.0, metavar="SECONDS",
+        help="how long to wait for the restores (default 3600; then exit 1, they keep running)",
+    )  # fmt: skip
+    restoring.add_argument("--poll", type=_positive_seconds, default=5.0, metavar="SECONDS", help=argparse.SUPPRESS)
+
     summary = commands.add_parser("pr-summary", parents=[common], help="render `pulumi preview --json` as Markdown")
     summary.add_argument("digest", help="the preview JSON file (`-`: stdin)")
     summary.add_argument("--stack", default="", help="stack name for the heading and the comment marker")
@@ -312,7 +341,10 @@ def _error_document(error: BaseException, code: int) -> dict[str, Any]:
         document["problems"] = [{"path": p.path, "reason": p.reason} for p in problems]
     if isinstance(error, api.StackLockedError):
         document["holder"] = error.holder
-    return {"ok": False, "exitCode": code, "error": document}
+    result: dict[str, Any] = {"ok": False, "exitCode": code, "error": document}
+    if isinstance(error, restore.RestoreFailedError):
+        result["restore"] = error.report.to_dict()
+    return result
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -486,6 +518,47 @@ class App:
         }  # fmt: skip
         return code, document
 
+    # -- restore --
+
+    def cmd_restore(self) -> tuple[int, dict[str, Any]]:
+        args = self.args
+        request = restore_plan.RestoreRequest(
+            site=args.site,
+            choice=restore_plan.parse_from(args.source),
+            into=args.into,
+            force=args.force,
+            parts=tuple(dict.fromkeys(args.only)) if args.only else restore_plan.PARTS,
+        )
+        fd = self.flightdeck()
+        # Held throughout: an `up` meanwhile would scale the stopped site back up mid-restore.
+        with fd.stack_lock(args.stack, f"restore {args.site}"):
+            sites = fd.outputs(args.stack).get("sites")
+            sources = restore_plan.site_sources(sites.value if sites else None, args.site)
+            cluster = restore.connect(fd.kube_access(args.stack))
+            runner = restore.Runner(cluster, timeout=args.timeout, poll=args.poll, on_progress=self.console.progress)
+            self.console.progress(f"restore {args.site} ({args.stack}) ...")
+            try:
+                report = runner.run(request, sources, dry_run=args.dry_run)
+            except restore.RestoreFailedError as error:
+                self._print_restore(error.report)
+                raise
+        self._print_restore(report)
+        return EXIT_OK, {"ok": True, "exitCode": EXIT_OK, "restore": report.to_dict()}
+
+    def _print_restore(self, report: restore.RestoreReport) -> None:
+        plan = report.plan
+        where = "in place" if plan.target_namespace == plan.namespace else f"into namespace {plan.target_namespace}"
+        verb = "would restore" if report.dry_run else "restore of"
+        self.console.say(f"{verb} {plan.site} {where}{' (live site)' if plan.live else ''}")
+        if report.dry_run:
+            for planned in plan.steps():
+                self.console.say(f"  - {planned}")
+        marks = {"succeeded": "✓", "failed": "✗"}
+        for done in report.steps:
+            self.console.say(f"  {marks.get(done.outcome, '…')} {done.kind} {done.target}: {done.detail}")
+        for note in plan.notes:
+            self.console.say(f"  note: {note}")
+
     # -- sites --
 
     def cmd_sites_list(self) -> tuple[int, dict[str, Any]]:
@@ -594,8 +667,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     console = Console(args.json, args.quiet, out, err)
     try:
         code, document = _dispatch(App(args, console))
-    except (UsageError, ConfigError, stack_file.StackFileError, api.StackNotFoundError) as error:
+    except (
+        UsageError,
+        ConfigError,
+        stack_file.StackFileError,
+        api.StackNotFoundError,
+        restore_plan.RestoreError,
+    ) as error:
         return _fail(console, error, EXIT_USAGE)
+    except restore.RestoreFailedError as error:
+        code = _fail(console, error, EXIT_FAILED)
+        return code
     except api.StackLockedError as error:
         return _fail(console, error, EXIT_LOCKED)
     except api.OperationFailedError as error:

@@ -16,11 +16,13 @@ Modules: ``values`` (value types and the ``Strict`` base), ``cluster``, ``backup
 from components.config.backup_plan import backup_jobs, backup_window, plan_backups
 from components.config.backups import (
     BackupsConfig,
+    BackupStorageLocationConfig,
     BackupWindowConfig,
     DatabaseBackupsConfig,
     DatabaseBackupStorage,
     PvcBackupStorage,
     S3BackupStorage,
+    S3TlsConfig,
     VeleroBackupsConfig,
 )
 from components.config.cluster import (
@@ -36,6 +38,7 @@ from components.config.cluster import (
     StorageConfig,
     TlsConfig,
 )
+from components.config.network import DnsConfig, EgressConfig, EgressRule, SiteEgressConfig
 from components.config.problems import ConfigError, Problem, format_path
 from components.config.sites import (
     DEFAULT_IMAGES,
@@ -51,12 +54,16 @@ from components.config.values import ResourceAmounts, Resources, Strict, quantit
 
 __all__ = [
     "DEFAULT_IMAGES",
+    "BackupStorageLocationConfig",
     "BackupWindowConfig",
     "BackupsConfig",
     "CertificatesConfig",
     "ConfigError",
     "DatabaseBackupStorage",
     "DatabaseBackupsConfig",
+    "DnsConfig",
+    "EgressConfig",
+    "EgressRule",
     "ExtraGrantConfig",
     "HelmReleaseConfig",
     "KubernetesConfig",
@@ -71,9 +78,11 @@ __all__ = [
     "Resources",
     "RookStorageConfig",
     "S3BackupStorage",
+    "S3TlsConfig",
     "SiteBackupConfig",
     "SiteConfig",
     "SiteDatabaseConfig",
+    "SiteEgressConfig",
     "SiteUserConfig",
     "StackConfig",
     "StorageConfig",

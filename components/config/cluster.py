@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from components.config.network import EgressConfig
 from components.config.values import (
     Email,
     Image,
@@ -32,6 +33,7 @@ class KubernetesConfig(Strict):
     cluster_identifier: str | None = Field(
         None, description="stable cluster id; a rotated kubeconfig then never replaces the provider"
     )
+    egress: EgressConfig = Field(default_factory=EgressConfig, description="what pods in site namespaces may reach")
 
 
 class HelmReleaseConfig(Strict):
@@ -129,6 +131,11 @@ class RookStorageConfig(Strict):
     """Cluster-level Rook objects, for a Rook cluster that has no CephFS yet."""
 
     namespace: K8sName = Field("rook-ceph", description="namespace of the CephCluster")
+    operator_namespace: K8sName | None = Field(
+        None,
+        description="namespace of the Rook operator, the prefix of its CSI driver names; none uses "
+        "`operators.rookCeph.namespace` or `rook-ceph`",
+    )
     filesystem_name: K8sName = Field("hostingfs", description="name of the CephFilesystem")
     replicas: int = Field(3, ge=1, le=7, description="replicas of the metadata and data pools")
     failure_domain: Literal["host", "osd", "zone", "rack"] = Field("host", description="pool failure domain")

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from components.config.network import SiteEgressConfig
 from components.config.values import (
     Charset,
     Clock,
@@ -73,6 +74,7 @@ class SiteConfig(Strict):
     user: SiteUserConfig = Field(default_factory=SiteUserConfig, description="the site's database user")
     grants: list[ExtraGrantConfig] = Field(default_factory=list, description="extra grants beyond its own database")
     backup: SiteBackupConfig = Field(default_factory=SiteBackupConfig, description="backup overrides")
+    egress: SiteEgressConfig = Field(default_factory=SiteEgressConfig, description="extra egress for this site")
     drop_data_on_delete: bool = Field(
         False, description="allow deleting the database and volume when the site is removed (two steps; see guide)"
     )

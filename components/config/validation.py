@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from components.config.backup_plan import plan_backups
 from components.config.cluster import MySQLExternalConfig
+from components.config.platform_rules import platform_problems
 from components.config.problems import ConfigError, Problem, format_path
 from components.config.sites import SiteConfig
 from components.config.stack import StackConfig
@@ -125,6 +126,7 @@ def validate_stack_config(raw: Mapping[str, Any], *, has_admin_password: bool = 
 
     if config is not None:
         problems += _mode_problems(config, has_admin_password)
+        problems += platform_problems(config)
         if not problems:
             try:
                 plan_backups(config)

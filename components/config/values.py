@@ -39,6 +39,7 @@ _K8S_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _STORAGE_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 _CPU_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(m)?$")
 _IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$")
+_HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _SUFFIX_BYTES = {
     "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
@@ -119,6 +120,12 @@ def _image(value: str) -> str:
     return value
 
 
+def _http_url(value: str) -> str:
+    if not _HTTP_URL.match(value):
+        raise ValueError(f"{value!r} is not an http(s) URL such as https://s3.example.org")
+    return value
+
+
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
         raise ValueError(f"{value!r} is not an e-mail address")
@@ -138,6 +145,7 @@ Clock = Annotated[str, AfterValidator(_clock)]
 TimeZone = Annotated[str, AfterValidator(_time_zone)]
 Image = Annotated[str, AfterValidator(_image)]
 Email = Annotated[str, AfterValidator(_email)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 # Privileges are checked against their table in the cross-field pass, which can name the entry.
 PrivilegeList = Annotated[list[str], Field(min_length=1)]
 Charset = Annotated[str, AfterValidator(_from_sql_check(identifiers.validate_charset))]

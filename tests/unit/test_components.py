@@ -228,15 +228,20 @@ def test_network_policies_isolate_sites(prod: Deployment) -> None:
     ]
     database = prod.named("blog-network-database")
     assert database.metadata["namespace"] == "mariadb"
-    assert database.spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/instance": "mariadb"}}
+    # mariadb-operator's own selector labels for the server pods (pkg/builder/labels).
+    assert database.spec["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": "mariadb"}
+    }
     peer = database.spec["ingress"][0]["from"][0]
     assert peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "blog"}}
     assert peer["podSelector"] == {
-        "matchLabels": {"app.kubernetes.io/instance": "blog", "app.kubernetes.io/component": "web"}
+        "matchLabels": {"app.kubernetes.io/instance": "blog"},
+        "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In", "values": ["web", "cron"]}],
     }
     assert database.spec["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 3306}]
     web_labels = prod.named("blog-web-deployment").spec["template"]["metadata"]["labels"]
     assert peer["podSelector"]["matchLabels"].items() <= web_labels.items()
+    assert web_labels["app.kubernetes.io/component"] in peer["podSelector"]["matchExpressions"][0]["values"]
 
 
 def _start_times(deployed: Deployment) -> dict[str, str]:
@@ -309,11 +314,16 @@ def test_password_rotation_changes_the_generator_and_rolls_pods() -> None:
 
 def test_external_mode_uses_the_given_server() -> None:
     config = minimal_config(
-        mysql={"mode": "external", "host": "db.internal", "readHost": "db-ro.internal", "port": 3307}
+        mysql={"mode": "external", "host": "db.internal", "readHost": "db-ro.internal", "port": 3307},
+        kubernetes={"egress": {"databaseCidrs": ["10.0.5.0/28"]}},
     )
     deployed = deploy(config, secrets={"mysqlAdminPassword": "s3cret-admin"})
     assert not deployed.of_type(MARIADB) and not deployed.of_type(DB_BACKUP)
     assert not any(r.name.endswith("-network-database") for r in deployed.registrations)
+    # Site pods reach the external server only at its configured addresses and port.
+    assert deployed.named("blog-network-egress-database").spec["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "10.0.5.0/28"}}], "ports": [{"protocol": "TCP", "port": 3307}]}
+    ]
     database = deployed.named("blog-db-database")
     assert database.is_secret("connection")
     assert database.inputs["connection"]["host"] == "db.internal"

@@ -312,7 +312,10 @@ def test_every_problem_is_listed_at_once() -> None:
 
 
 def test_external_mode_requires_admin_password_secret() -> None:
-    config = minimal_config(mysql={"mode": "external", "host": "db.internal"})
+    config = minimal_config(
+        mysql={"mode": "external", "host": "db.internal"},
+        kubernetes={"egress": {"databaseCidrs": ["10.0.5.10/32"]}},
+    )
     with pytest.raises(ConfigError, match="mysqlAdminPassword: external mode needs the secret admin password"):
         validate_stack_config(config, has_admin_password=False)
     assert validate_stack_config(config, has_admin_password=True).mysql.mode == "external"
