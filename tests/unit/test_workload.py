@@ -255,6 +255,15 @@ def test_wordpress_cron_runs_from_the_cluster(minimal: Deployment) -> None:
     assert spec["jobTemplate"]["spec"]["activeDeadlineSeconds"] < 15 * 60
 
 
+def test_a_sites_own_config_extra_follows_flightdecks() -> None:
+    own = "define('WP_POST_REVISIONS', 5);"
+    container = _container(deploy(_with_site(0, env={"WORDPRESS_CONFIG_EXTRA": own, "TZ": "UTC"})), "blog")
+    names = [item["name"] for item in container["env"]]
+    assert names.count("WORDPRESS_CONFIG_EXTRA") == 1 and "TZ" in names
+    extra = _env(container)["WORDPRESS_CONFIG_EXTRA"]
+    assert extra.index("DISABLE_WP_CRON") < extra.index(own)
+
+
 def test_drupal_cron_runs_its_cron_service_with_the_web_pods_settings(minimal: Deployment) -> None:
     settings = minimal.named("wiki-web-config").inputs["data"]["settings.php"]
     assert "$config['automated_cron.settings']['interval'] = 0;" in settings
