@@ -377,6 +377,14 @@ def test_secret_digest_covers_the_database_settings_and_salts(minimal: Deploymen
     assert _digests(minimal)[0] == expected
 
 
+def test_the_digest_knows_every_key_of_the_database_secret(minimal: Deployment) -> None:
+    # Every value here derives from the inputs database_settings() digests. A new key in
+    # SiteDatabase's Secret fails this test: add its input to site_workload.database_settings.
+    assert set(minimal.named("blog-db-secret").inputs["stringData"]) == {
+        "DB_HOST", "DB_READ_HOST", "DB_PORT", "DB_ADDRESS", "DB_NAME", "DB_USER", "DB_PASSWORD",
+    }  # fmt: skip
+
+
 def test_digests_are_not_secret_and_reveal_nothing(minimal: Deployment) -> None:
     deployment = minimal.named("blog-web-deployment")
     # Unsecreted on purpose (previews keep showing which sites roll): a digest of values of
