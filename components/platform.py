@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.backup_schedules import SiteBackupPlan
 from components.certificates import ClusterIssuer
-from components.config import MySQLOperatorConfig, backup_window, plan_backups
+from components.config import MySQLOperatorConfig, backup_window, plan_backups, plan_cron
 from components.mysql_cluster import MySQLCluster
 from components.operators import Operators, operator_namespace
 from components.rook_storage import RookStorage, rook_operator_namespace
@@ -63,6 +63,7 @@ class Platform(pulumi.ComponentResource):
         )
 
         slots = plan_backups(config)
+        cron_offsets = plan_cron(config)
         window = backup_window(config)
         backup_dependencies: list[pulumi.Resource] = [
             *self.operators.ready("velero"),
@@ -82,6 +83,7 @@ class Platform(pulumi.ComponentResource):
                 backup_depends_on=backup_dependencies,
                 storage_depends_on=storage_dependencies,
                 database_depends_on=self.cluster.namespace_resources,
+                cron_offset=cron_offsets.get(site.name),
                 opts=child,
             )
             for site in config.sites

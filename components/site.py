@@ -16,7 +16,7 @@ from components.naming import object_meta, site_labels, site_namespace
 from components.network_policies import SiteNetworkPolicies, database_target
 from components.shared_volume import SharedVolume
 from components.site_database import SiteDatabase
-from components.site_workload import SiteWorkload
+from components.site_workload import CronPlacement, SiteWorkload, database_settings
 
 
 class Site(pulumi.ComponentResource):
@@ -35,6 +35,7 @@ class Site(pulumi.ComponentResource):
         backup_depends_on: Sequence[pulumi.Resource] = (),
         storage_depends_on: Sequence[pulumi.Resource] = (),
         database_depends_on: Sequence[pulumi.Resource] = (),
+        cron_offset: int | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("flightdeck:site:Site", name, None, opts)
@@ -82,9 +83,18 @@ class Site(pulumi.ComponentResource):
             site,
             namespace=namespace,
             secret_name=self.database.secret_name,
+            database_settings=database_settings(
+                site,
+                host=cluster.primary_host,
+                read_host=cluster.secondary_host,
+                port=cluster.port,
+                password=self.database.password,
+            ),
             claim_name=self.volume.claim_name,
             tls_secret=self.certificate.secret_name,
             ingress_class=config.certificates.ingress_class,
+            proxy_addresses=list(config.certificates.ingress_controller_addresses),
+            cron=None if cron_offset is None else CronPlacement(cron_offset, site.cron.every_minutes),
             depends_on=[self.database.secret, self.volume.claim, self.certificate.certificate],
             opts=child,
         )

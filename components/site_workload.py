@@ -1,121 +1,89 @@
-"""SiteWorkload: the CMS web pods, their Service and the TLS Ingress.
+"""SiteWorkload: the CMS web pods and what they need, their Service, TLS Ingress, disruption
+budget and cron.
 
-Pods run as the image's www-data user (uid 33), never privileged, with every capability
-dropped; the unprivileged-port sysctl lets Apache keep listening on port 80 without root.
-All replicas mount the site's ReadWriteMany volume (WordPress: all of wp-content; Drupal:
-sites/default/files), so any pod serves any upload, plugin or theme; Drupal pods also share one
-generated settings.php (components.drupal_settings).
+The pod itself is described in ``components.web_pod`` and the cron in ``components.cron_jobs``;
+this component creates the objects: the ConfigMap of generated files, the CMS's own Secret
+(WordPress keys and salts or the Drupal hash salt, generated once and independent of the
+database password), the Deployment, Service, Ingress, PodDisruptionBudget and CronJob.
+
+Drains without downtime: rolling updates never go below ``replicas`` ready pods
+(``maxUnavailable: 0``), a PodDisruptionBudget lets a drain evict one web pod at a time, pods
+spread over nodes and zones, and a terminating pod keeps serving for ``PRE_STOP_SECONDS`` while
+the ingress controller drops it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.config import SiteConfig
-from components.drupal_settings import HASH_SALT_ENV, SETTINGS_PATH, render_settings, settings_digest
-from components.mysql_cluster import resources_spec
-from components.naming import FILES_PATHS, object_meta, site_labels, web_selector
+from components.config import DRUPAL_HASH_SALT_ENV, WORDPRESS_SALT_ENV, SiteConfig
+from components.cron_jobs import cron_job_name, cron_job_spec
+from components.naming import object_meta, site_labels, web_selector
+from components.php_settings import BODY_SIZE_ANNOTATION, nginx_size, request_body_limit
+from components.pod_inputs import CONFIG_DIGEST_ANNOTATION, SECRET_DIGEST_ANNOTATION, config_digest, secret_digest
+from components.web_pod import HTTP_PORT, PodObjects, config_files, web_pod_spec
+from components.wordpress_config import SALT_LENGTH
 
-WEB_USER_ID = 33  # www-data in the official wordpress and drupal images
-HTTP_PORT = 80
-
-# The official wordpress image configures itself from these; Drupal reads DB_* in the
-# settings.php flightdeck mounts.
-WORDPRESS_ENV = {
-    "WORDPRESS_DB_HOST": "DB_ADDRESS",
-    "WORDPRESS_DB_NAME": "DB_NAME",
-    "WORDPRESS_DB_USER": "DB_USER",
-    "WORDPRESS_DB_PASSWORD": "DB_PASSWORD",
-}
+PASSWORD_VERSION_ANNOTATION = "flightdeck.io/db-password-version"  # noqa: S105 - an annotation key
 
 
-def container_security_context() -> dict[str, Any]:
+@dataclass(frozen=True)
+class CronPlacement:
+    """When a site's cron runs: every ``period`` minutes from ``offset`` past the hour."""
+
+    offset: int
+    period: int
+
+
+def database_settings(
+    site: SiteConfig,
+    *,
+    host: pulumi.Input[str],
+    read_host: pulumi.Input[str],
+    port: pulumi.Input[int],
+    password: pulumi.Input[str],
+) -> pulumi.Output[dict[str, str]]:
+    """Every input the site's database Secret (``components.site_database``) is built from."""
+    settings = pulumi.Output.all(host=host, read_host=read_host, port=port, password=password).apply(
+        lambda values: {
+            "host": str(values["host"]),
+            "readHost": str(values["read_host"]),
+            "port": str(values["port"]),
+            "database": site.database_name,
+            "user": site.user_name,
+            "password": str(values["password"]),
+        }
+    )
+    secret: pulumi.Output[dict[str, str]] = pulumi.Output.secret(settings)
+    return secret
+
+
+def config_map_name(site: SiteConfig) -> str:
+    return f"{site.name}-web-config"
+
+
+def cms_secret_name(site: SiteConfig) -> str:
+    return f"{site.name}-{site.cms}"
+
+
+def deployment_strategy() -> dict[str, Any]:
+    # Never below the configured capacity during a rollout; a quarter more pods while it runs.
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}}
+
+
+def disruption_budget_spec(site: SiteConfig) -> dict[str, Any]:
     return {
-        "runAsNonRoot": True,
-        "runAsUser": WEB_USER_ID,
-        "runAsGroup": WEB_USER_ID,
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
+        "maxUnavailable": 1,
+        "selector": {"matchLabels": web_selector(site)},
+        # A pod that is not ready serves nobody: evicting it must never block a node drain.
+        "unhealthyPodEvictionPolicy": "AlwaysAllow",
     }
-
-
-def pod_security_context() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": WEB_USER_ID,
-        "runAsGroup": WEB_USER_ID,
-        "fsGroup": WEB_USER_ID,
-        "fsGroupChangePolicy": "OnRootMismatch",
-        "seccompProfile": {"type": "RuntimeDefault"},
-        "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
-    }
-
-
-def container_env(site: SiteConfig, secret_name: str) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = []
-    if site.cms == "wordpress":
-        env += [
-            {"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}
-            for name, key in WORDPRESS_ENV.items()
-        ]
-    env += [{"name": key, "value": value} for key, value in sorted(site.env.items())]
-    return env
-
-
-def pod_spec(site: SiteConfig, secret_name: str, claim_name: str, app_secret: str | None = None) -> dict[str, Any]:
-    """``app_secret``: the Drupal site's Secret holding its hash salt (Drupal only)."""
-    probe_port = {"port": HTTP_PORT}
-    env_from = [{"secretRef": {"name": secret_name}}]
-    mounts: list[dict[str, Any]] = [{"name": "files", "mountPath": FILES_PATHS[site.cms]}]
-    volumes: list[dict[str, Any]] = [{"name": "files", "persistentVolumeClaim": {"claimName": claim_name}}]
-    if site.cms == "drupal":
-        env_from.append({"secretRef": {"name": app_secret or drupal_secret_name(site)}})
-        mounts.append({"name": "settings", "mountPath": SETTINGS_PATH, "subPath": "settings.php", "readOnly": True})
-        volumes.append({"name": "settings", "configMap": {"name": drupal_settings_name(site)}})
-    return {
-        "securityContext": pod_security_context(),
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "topologySpreadConstraints": [
-            {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": web_selector(site)},
-            }
-        ],
-        "containers": [
-            {
-                "name": site.cms,
-                "image": site.image_ref,
-                "ports": [{"name": "http", "containerPort": HTTP_PORT}],
-                "envFrom": env_from,
-                "env": container_env(site, secret_name),
-                "resources": resources_spec(site.resources),
-                "securityContext": container_security_context(),
-                "volumeMounts": mounts,
-                "startupProbe": {"tcpSocket": probe_port, "periodSeconds": 5, "failureThreshold": 60},
-                "readinessProbe": {"tcpSocket": probe_port, "periodSeconds": 10},
-                "livenessProbe": {"tcpSocket": probe_port, "periodSeconds": 20, "failureThreshold": 6},
-            }
-        ],
-        "volumes": volumes,
-    }
-
-
-def drupal_settings_name(site: SiteConfig) -> str:
-    return f"{site.name}-drupal-settings"
-
-
-def drupal_secret_name(site: SiteConfig) -> str:
-    return f"{site.name}-drupal"
 
 
 def ingress_spec(site: SiteConfig, ingress_class: str, tls_secret: str) -> dict[str, Any]:
@@ -130,6 +98,10 @@ def ingress_spec(site: SiteConfig, ingress_class: str, tls_secret: str) -> dict[
     }
 
 
+def ingress_annotations(site: SiteConfig) -> dict[str, str]:
+    return {BODY_SIZE_ANNOTATION: nginx_size(request_body_limit(site))}
+
+
 class SiteWorkload(pulumi.ComponentResource):
     def __init__(
         self,
@@ -138,40 +110,71 @@ class SiteWorkload(pulumi.ComponentResource):
         *,
         namespace: pulumi.Input[str],
         secret_name: str,
+        database_settings: pulumi.Input[Mapping[str, str]],
         claim_name: str,
         tls_secret: str,
         ingress_class: str,
+        proxy_addresses: list[str],
+        cron: CronPlacement | None,
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``database_settings``: the (secret) values the site's database Secret holds."""
         super().__init__("flightdeck:workload:SiteWorkload", name, None, opts)
         # On the resources themselves: a component's depends_on does not reach its children, and
         # the pods must roll only after the rotated password is in the Secret.
         child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         labels = {**site_labels(site), **web_selector(site)}
-        annotations = {"flightdeck.io/db-password-version": str(site.user.password_version)}
-        pod_dependencies: list[pulumi.Resource] = []
-        if site.cms == "drupal":
-            settings = render_settings(site)
-            annotations["flightdeck.io/settings-digest"] = settings_digest(settings)
-            pod_dependencies += self._drupal_objects(name, site, namespace, settings, child)
+        objects = PodObjects(
+            db_secret=secret_name, cms_secret=cms_secret_name(site), claim=claim_name, config_map=config_map_name(site)
+        )
+
+        files = config_files(site, proxy_addresses)
+        self.config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=object_meta(objects.config_map, namespace, site_labels(site)),
+            data=files,
+            opts=child,
+        )
+        cms_values = self._cms_secret_values(name, site, child)
+        self.cms_secret = k8s.core.v1.Secret(
+            f"{name}-{site.cms}-secret",
+            metadata=object_meta(objects.cms_secret, namespace, site_labels(site)),
+            type="Opaque",
+            string_data=cms_values,
+            opts=child,
+        )
+        pod_inputs = child.merge(pulumi.ResourceOptions(depends_on=[self.config_map, self.cms_secret]))
+
+        # Everything the pods read only at start, as digests: any change rolls them.
+        secrets_digest = pulumi.Output.all(database=database_settings, cms=cms_values).apply(
+            lambda values: secret_digest(
+                {f"database.{k}": v for k, v in values["database"].items()}
+                | {f"cms.{k}": v for k, v in values["cms"].items()}
+            )
+        )
+        annotations: dict[str, Any] = {
+            PASSWORD_VERSION_ANNOTATION: str(site.user.password_version),
+            CONFIG_DIGEST_ANNOTATION: config_digest(files),
+            SECRET_DIGEST_ANNOTATION: pulumi.Output.unsecret(secrets_digest),
+        }
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=object_meta(site.name, namespace, labels),
             spec=cast(
                 "k8s.apps.v1.DeploymentSpecArgsDict",
                 {
-                    "replicas": site.replicas,
+                    "replicas": site.web_replicas,
                     "selector": {"matchLabels": web_selector(site)},
-                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                    "strategy": deployment_strategy(),
+                    "revisionHistoryLimit": 5,
                     "template": {
-                        # A new password version or settings.php rolls the pods so they pick it up.
                         "metadata": {"labels": labels, "annotations": annotations},
-                        "spec": pod_spec(site, secret_name, claim_name),
+                        "spec": web_pod_spec(site, objects),
                     },
                 },
             ),
-            opts=child.merge(pulumi.ResourceOptions(depends_on=pod_dependencies)),
+            opts=pod_inputs,
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service",
@@ -185,31 +188,62 @@ class SiteWorkload(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        ingress_meta = {**object_meta(site.name, namespace, labels), "annotations": ingress_annotations(site)}
         self.ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata=object_meta(site.name, namespace, labels),
+            metadata=cast("k8s.meta.v1.ObjectMetaArgsDict", ingress_meta),
             spec=cast("k8s.networking.v1.IngressSpecArgsDict", ingress_spec(site, ingress_class, tls_secret)),
             opts=child.merge(pulumi.ResourceOptions(depends_on=[self.service])),
         )
+        # With one pod a budget could only block drains or allow everything: none then.
+        self.disruption_budget: k8s.policy.v1.PodDisruptionBudget | None = None
+        if site.web_replicas >= 2:
+            self.disruption_budget = k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=object_meta(site.name, namespace, labels),
+                spec=cast("k8s.policy.v1.PodDisruptionBudgetSpecArgsDict", disruption_budget_spec(site)),
+                opts=child,
+            )
+        self.cron_job: k8s.batch.v1.CronJob | None = None
+        if cron is not None:
+            self.cron_job = k8s.batch.v1.CronJob(
+                f"{name}-cron",
+                metadata=object_meta(cron_job_name(site), namespace, site_labels(site)),
+                spec=cast(
+                    "k8s.batch.v1.CronJobSpecArgsDict",
+                    cron_job_spec(site, objects, offset=cron.offset, period=cron.period),
+                ),
+                opts=pod_inputs,
+            )
         self.register_outputs({"url": f"https://{site.domains[0]}/"})
 
-    def _drupal_objects(
-        self, name: str, site: SiteConfig, namespace: pulumi.Input[str], settings: str, child: pulumi.ResourceOptions
-    ) -> list[pulumi.Resource]:
-        """The shared settings.php and the site's hash salt (generated once, kept in a Secret)."""
-        labels = site_labels(site)
-        config_map = k8s.core.v1.ConfigMap(
-            f"{name}-drupal-settings",
-            metadata=object_meta(drupal_settings_name(site), namespace, labels),
-            data={"settings.php": settings},
+    def _cms_secret_values(
+        self, name: str, site: SiteConfig, child: pulumi.ResourceOptions
+    ) -> pulumi.Output[dict[str, str]]:
+        """The CMS's generated secrets: never tied to the database password's version."""
+        if site.cms == "wordpress":
+            salts = {
+                env: random.RandomPassword(
+                    f"{name}-wordpress-{env.removeprefix('WORDPRESS_').lower().replace('_', '-')}",
+                    length=SALT_LENGTH,
+                    special=True,
+                    keepers={"saltsVersion": str(site.salts_version)},
+                    opts=child,
+                ).result
+                for env in WORDPRESS_SALT_ENV
+            }
+            wordpress: pulumi.Output[dict[str, str]] = pulumi.Output.secret(pulumi.Output.all(**salts))
+            return wordpress
+        # The hash salt predates saltsVersion: keepers appear only once it is bumped, so existing
+        # stacks keep their salt (and their users' sessions) on upgrade.
+        hash_salt = random.RandomPassword(
+            f"{name}-drupal-hash-salt",
+            length=64,
+            special=False,
+            keepers={"saltsVersion": str(site.salts_version)} if site.salts_version > 1 else None,
             opts=child,
         )
-        hash_salt = random.RandomPassword(f"{name}-drupal-hash-salt", length=64, special=False, opts=child)
-        secret = k8s.core.v1.Secret(
-            f"{name}-drupal-secret",
-            metadata=object_meta(drupal_secret_name(site), namespace, labels),
-            type="Opaque",
-            string_data={HASH_SALT_ENV: hash_salt.result},
-            opts=child,
+        drupal: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            hash_salt.result.apply(lambda value: {DRUPAL_HASH_SALT_ENV: value})
         )
-        return [config_map, secret]
+        return drupal

@@ -9,8 +9,9 @@ a default. Secrets (kubeconfig, external admin password) are separate stack keys
 Pulumi secrets, never part of this model.
 
 Modules: ``values`` (value types and the ``Strict`` base), ``cluster``, ``backups`` and
-``sites`` (the sections), ``stack`` (``StackConfig``), ``problems`` (``ConfigError``),
-``validation`` (whole-config rules) and ``backup_plan`` (backup slots from the config).
+``sites`` (the sections), ``workload`` (the sites' PHP, cron and proxy settings), ``stack``
+(``StackConfig``), ``problems`` (``ConfigError``), ``validation`` and ``workload_rules``
+(whole-config rules), ``backup_plan`` and ``cron_plan`` (backup slots and cron minutes).
 """
 
 from components.config.backup_plan import backup_jobs, backup_window, plan_backups
@@ -38,6 +39,7 @@ from components.config.cluster import (
     StorageConfig,
     TlsConfig,
 )
+from components.config.cron_plan import plan_cron
 from components.config.network import DnsConfig, EgressConfig, EgressRule, SiteEgressConfig
 from components.config.problems import ConfigError, Problem, format_path
 from components.config.sites import (
@@ -51,9 +53,21 @@ from components.config.sites import (
 from components.config.stack import StackConfig
 from components.config.validation import validate_stack_config
 from components.config.values import ResourceAmounts, Resources, Strict, quantity_bytes
+from components.config.workload import (
+    DRUPAL_HASH_SALT_ENV,
+    WORDPRESS_CONFIG_EXTRA_ENV,
+    WORDPRESS_DB_ENV,
+    WORDPRESS_SALT_ENV,
+    PhpConfig,
+    SiteCronConfig,
+)
 
 __all__ = [
     "DEFAULT_IMAGES",
+    "DRUPAL_HASH_SALT_ENV",
+    "WORDPRESS_CONFIG_EXTRA_ENV",
+    "WORDPRESS_DB_ENV",
+    "WORDPRESS_SALT_ENV",
     "BackupStorageLocationConfig",
     "BackupWindowConfig",
     "BackupsConfig",
@@ -71,6 +85,7 @@ __all__ = [
     "MySQLExternalConfig",
     "MySQLOperatorConfig",
     "OperatorsConfig",
+    "PhpConfig",
     "PodDisruptionBudgetConfig",
     "Problem",
     "PvcBackupStorage",
@@ -81,6 +96,7 @@ __all__ = [
     "S3TlsConfig",
     "SiteBackupConfig",
     "SiteConfig",
+    "SiteCronConfig",
     "SiteDatabaseConfig",
     "SiteEgressConfig",
     "SiteUserConfig",
@@ -93,6 +109,7 @@ __all__ = [
     "backup_window",
     "format_path",
     "plan_backups",
+    "plan_cron",
     "quantity_bytes",
     "validate_stack_config",
 ]

@@ -20,6 +20,7 @@ from components.config.values import (
     TimeZone,
     UserName,
 )
+from components.config.workload import DEFAULT_PROXY_ADDRESSES, ProxyAddress
 
 
 class KubernetesConfig(Strict):
@@ -158,4 +159,11 @@ class CertificatesConfig(Strict):
     cluster_issuer: K8sName = Field("letsencrypt", description="name of the ClusterIssuer")
     ingress_controller_namespace: K8sName = Field(
         "ingress-nginx", description="namespace of the ingress controller (the only source of site traffic)"
+    )
+    ingress_controller_addresses: list[ProxyAddress] = Field(
+        default_factory=lambda: list(DEFAULT_PROXY_ADDRESSES),
+        min_length=1,
+        description="IPs/CIDRs of the ingress controller pods, the only proxies whose X-Forwarded-For the sites "
+        "believe (Drupal `reverse_proxy_addresses`, WordPress Apache `RemoteIPInternalProxy`); default: the "
+        "private ranges, narrow it to the cluster's pod CIDR",
     )

@@ -24,6 +24,7 @@ from components.config.values import (
     UserHost,
     UserName,
 )
+from components.config.workload import PhpConfig, SiteCronConfig
 
 
 class SiteDatabaseConfig(Strict):
@@ -60,7 +61,11 @@ class SiteConfig(Strict):
     name: SiteName = Field(description="site name: namespace, resource names (lowercase, digits, `-`)")
     cms: Literal["wordpress", "drupal"] = Field(description="`wordpress` or `drupal`")
     domains: list[DnsName] = Field(min_length=1, max_length=100, description="host names; the first is primary")
-    image: Image | None = Field(None, description="container image; none uses the CMS's official image")
+    image: Image | None = Field(
+        None,
+        description="container image (`name:tag`, `name@sha256:...` or both); none uses the CMS's maintained "
+        "official tag (see *Images*)",
+    )
     replicas: int = Field(2, ge=1, le=50, description="web pods (they share the files volume)")
     files_size: StorageQuantity = Field("10Gi", description="size of the shared (ReadWriteMany) files volume")
     resources: Resources = Field(
@@ -70,6 +75,17 @@ class SiteConfig(Strict):
         description="web pod resources",
     )
     env: dict[str, str] = Field(default_factory=dict, description="extra plain environment variables")
+    max_upload_size: StorageQuantity = Field(
+        "64Mi", description="largest file a user may upload: PHP upload limits and the Ingress body size (1Mi..2Gi)"
+    )
+    php: PhpConfig = Field(default_factory=PhpConfig, description="PHP settings (an ini file in the image's conf.d)")
+    cron: SiteCronConfig = Field(default_factory=SiteCronConfig, description="the site's cron")
+    suspended: bool = Field(
+        False, description="take the site offline: no web pods, cron suspended; data, backups and certificate kept"
+    )
+    salts_version: int = Field(
+        1, ge=1, description="bump to rotate the WordPress keys and salts or the Drupal hash salt (logs everyone out)"
+    )
     database: SiteDatabaseConfig = Field(default_factory=SiteDatabaseConfig, description="the site database")
     user: SiteUserConfig = Field(default_factory=SiteUserConfig, description="the site's database user")
     grants: list[ExtraGrantConfig] = Field(default_factory=list, description="extra grants beyond its own database")
@@ -91,5 +107,14 @@ class SiteConfig(Strict):
     def image_ref(self) -> str:
         return self.image or DEFAULT_IMAGES[self.cms]
 
+    @property
+    def web_replicas(self) -> int:
+        return 0 if self.suspended else self.replicas
 
-DEFAULT_IMAGES = {"wordpress": "wordpress:6.8-php8.3-apache", "drupal": "drupal:11-php8.3-apache"}
+
+# The maintained official tags (docker-library/wordpress and docker-library/drupal, versions.json and
+# generate-stackbrew-library.sh, checked at bf223d1 of 2026-08-19 and 305e3e2 of 2026-07-22): each
+# repository rebuilds only its current releases, on the PHP version it marks as that release's
+# default (WordPress 7.1 on php8.3, Drupal 11.4 on php8.5). Bump these when upstream moves on;
+# sites that must not move pin a digest.
+DEFAULT_IMAGES = {"wordpress": "wordpress:7.1-php8.3-apache", "drupal": "drupal:11.4-php8.5-apache"}

@@ -19,6 +19,7 @@ from components.config.problems import ConfigError, Problem, format_path
 from components.config.sites import SiteConfig
 from components.config.stack import StackConfig
 from components.config.values import Resources, quantity_bytes
+from components.config.workload_rules import site_workload_problems
 from components.sql import identifiers, privileges
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -66,6 +67,7 @@ def _site_problems(sites: list[tuple[int, SiteConfig]], config_prefix: str) -> l
                 problems.append(Problem(f"sites[{i}].env.{key}", "not a valid variable name (DB_* is reserved)"))
         problems += _privilege_problems(site.database.privileges, "*", f"sites[{i}].database.privileges")
         problems += _resource_problems(site.resources, f"sites[{i}].resources")
+        problems += site_workload_problems(site, f"sites[{i}]")
         granted: dict[tuple[str, str], int] = {}
         for j, grant in enumerate(site.grants):
             path = f"sites[{i}].grants[{j}]"

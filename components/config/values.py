@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from components.backup_slots import parse_clock
+from components.image_reference import ImageReferenceError, parse_image
 from components.sql import identifiers
 
 
@@ -38,7 +39,6 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _K8S_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _STORAGE_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 _CPU_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(m)?$")
-_IMAGE = re.compile(r"^[a-z0-9]([a-z0-9._:/-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[a-f0-9]{64})?$")
 _HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _SUFFIX_BYTES = {
@@ -115,8 +115,10 @@ def _time_zone(value: str) -> str:
 
 
 def _image(value: str) -> str:
-    if len(value) > 255 or not _IMAGE.match(value):
-        raise ValueError(f"{value!r} is not a container image reference such as wordpress:6.8-apache")
+    try:
+        parse_image(value)
+    except ImageReferenceError as error:
+        raise ValueError(f"not a container image reference: {error}") from None
     return value
 
 

@@ -181,9 +181,9 @@ def test_workload_is_unprivileged_and_shares_files(prod: Deployment) -> None:
     assert context["allowPrivilegeEscalation"] is False and context["privileged"] is False
     assert context["capabilities"] == {"drop": ["ALL"]}
     # All of wp-content (uploads, plugins, themes) is shared, not only uploads.
-    assert container["volumeMounts"] == [{"name": "files", "mountPath": "/var/www/html/wp-content"}]
-    assert pod["volumes"] == [{"name": "files", "persistentVolumeClaim": {"claimName": "shop-files"}}]
-    assert container["envFrom"] == [{"secretRef": {"name": "shop-db"}}]
+    assert container["volumeMounts"][0] == {"name": "files", "mountPath": "/var/www/html/wp-content"}
+    assert pod["volumes"][0] == {"name": "files", "persistentVolumeClaim": {"claimName": "shop-files"}}
+    assert container["envFrom"] == [{"secretRef": {"name": "shop-db"}}, {"secretRef": {"name": "shop-wordpress"}}]
     assert {
         "name": "WORDPRESS_DB_PASSWORD",
         "valueFrom": {"secretKeyRef": {"name": "shop-db", "key": "DB_PASSWORD"}},
@@ -196,19 +196,23 @@ def test_workload_is_unprivileged_and_shares_files(prod: Deployment) -> None:
 
 def test_drupal_mounts_its_files_directory(prod: Deployment) -> None:
     container = prod.named("intranet-web-deployment").spec["template"]["spec"]["containers"][0]
-    assert container["volumeMounts"][0]["mountPath"] == "/opt/drupal/web/sites/default/files"
+    assert container["volumeMounts"][0] == {
+        "name": "files",
+        "mountPath": "/opt/drupal/web/sites/default/files",
+        "subPath": "public",
+    }
     # Every replica reads the same generated settings.php (the image ships none).
     assert {
-        "name": "settings",
+        "name": "config",
         "mountPath": "/opt/drupal/web/sites/default/settings.php",
         "subPath": "settings.php",
         "readOnly": True,
     } in container["volumeMounts"]
     assert {"secretRef": {"name": "intranet-drupal"}} in container["envFrom"]
-    assert container["image"] == "drupal:11-php8.3-apache"
+    assert container["image"] == "drupal:11.4-php8.5-apache"
     assert (
         prod.named("museum-web-deployment").spec["template"]["spec"]["containers"][0]["image"]
-        == "drupal:11.1-php8.3-apache"
+        == "drupal:11.3-php8.4-apache"
     )
 
 
@@ -451,12 +455,12 @@ def test_database_dumps_outlive_a_removed_site(prod: Deployment) -> None:
 
 
 def test_drupal_settings_are_shared_and_salted(prod: Deployment) -> None:
-    settings = prod.named("intranet-web-drupal-settings").inputs["data"]["settings.php"]
+    settings = prod.named("intranet-web-config").inputs["data"]["settings.php"]
     assert "getenv('DB_PASSWORD')" in settings and "getenv('DRUPAL_HASH_SALT')" in settings
     assert "'^intranet\\.example\\.org$'" in settings
     salt = prod.named("intranet-web-drupal-secret")
     assert salt.is_secret("stringData") and "DRUPAL_HASH_SALT" in salt.inputs["stringData"]
     deployment = prod.named("intranet-web-deployment")
-    assert _depends_on(deployment, "intranet-web-drupal-settings", "intranet-web-drupal-secret")
-    assert deployment.spec["template"]["metadata"]["annotations"]["flightdeck.io/settings-digest"]
+    assert _depends_on(deployment, "intranet-web-config", "intranet-web-drupal-secret")
+    assert deployment.spec["template"]["metadata"]["annotations"]["flightdeck.io/config-digest"]
     assert not any(r.name.startswith("shop-web-drupal") for r in prod.registrations)  # WordPress has none
