@@ -124,9 +124,9 @@ def test_mariadb_cluster_is_accepted_by_the_real_crd(local_stack: Deployment, dy
     resource = dynamic.resources.get(api_version="k8s.mariadb.com/v1alpha1", kind="MariaDB")
     mariadb = dynamic.get(resource, name="mariadb", namespace="mariadb").to_dict()
     spec = mariadb["spec"]
-    assert spec["replicas"] == 2
-    assert spec["replication"]["enabled"] is True
-    assert spec["replication"]["primary"]["autoFailover"] is True
+    assert spec["replicas"] == 3  # readerCount 2: three Galera nodes (the CRD's CEL rule wants an odd count)
+    assert spec["galera"]["enabled"] is True
+    assert spec["galera"]["primary"]["autoFailover"] is True
     assert spec["updateStrategy"]["type"] == "ReplicasFirstPrimaryLast"
     assert spec["podDisruptionBudget"]["maxUnavailable"] == 1
     assert spec["storage"]["size"] == "1Gi"
