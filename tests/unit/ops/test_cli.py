@@ -288,3 +288,13 @@ def test_workflows_gate_production_and_use_secrets() -> None:
     assert set(job["strategy"]["matrix"]["stack"]) == {"staging", "prod"}
     for stack in job["strategy"]["matrix"]["stack"]:
         assert (REPO / f"Pulumi.{stack}.yaml").exists()
+
+
+def test_bare_keys_are_validated_before_the_engine_too(project: Path) -> None:
+    path = project / "Pulumi.staging.yaml"
+    text = path.read_text().replace("  flightdeck:", "  ")
+    path.write_text(text.replace("acmeEmail: hosting-ops@example.org", "acmeEmail: nope"))
+    code, _, err = run("up", "staging", "--yes", "-C", str(project))
+    assert code == 2 and "certificates.acmeEmail" in err
+    code, document = run_json("sites", "list", "-s", "staging", "-C", str(project))
+    assert code == 2 and document["error"]["problems"][0]["path"] == "certificates.acmeEmail"
