@@ -12,6 +12,8 @@ changes of ``webhook:"inmutable"`` fields, but only after ``pulumi up`` has star
 
 * ``kubernetes.namespacePrefix``: every site namespace, and the files claim in it, is new and empty;
 * ``storage.storageClass``: every files claim would be replaced; the retained one blocks the new one;
+* ``storage.rook`` filesystem name or namespace, or dropping it: the protected CephFilesystem holding
+  every site's files would be replaced or deleted;
 * ``mysql.mode``, ``mysql.name``, ``mysql.namespace``: the protected MariaDB would be replaced, and
   SQL resources only store a new connection (they never recreate databases on another server);
 * ``mysql.storageClass``, ``mysql.timeZone``, ``mysql.antiAffinity``: immutable in the MariaDB CRD;
@@ -76,6 +78,11 @@ def deployment_record(config: StackConfig) -> dict[str, Any]:
         "version": RECORD_VERSION,
         "namespacePrefix": config.kubernetes.namespace_prefix,
         "filesStorageClass": config.storage.storage_class,
+        "rookFilesystem": (
+            {"name": config.storage.rook.filesystem_name, "namespace": config.storage.rook.namespace}
+            if config.storage.rook
+            else None
+        ),
         "mysql": _mysql_record(config.mysql),
         "databaseBackupStorage": _backup_storage(config),
         "sites": {site.name: _site_record(config, site) for site in config.sites},
@@ -215,6 +222,7 @@ def destructive_changes(previous: Mapping[str, Any] | None, config: StackConfig)
             "would replace every site's files claim (a claim's class cannot change; the retained old claim "
             "makes the new one fail half-way)",
         )  # fmt: skip
+    problems += _rook_changes(previous.get("rookFilesystem"), new["rookFilesystem"])
     problems += _mysql_changes(previous.get("mysql"), new["mysql"], config, had_sites)
     problems += _backup_changes(previous, new, config)
     problems += _site_changes(previous.get("sites"), config)
@@ -227,6 +235,21 @@ def _changed(
     if key not in previous or previous[key] is None or previous[key] == new[key]:
         return []
     return [_refusal(path, previous[key], new[key], consequence, FIXED_FOR_STACK)]
+
+
+def _rook_changes(old: Any, new: Mapping[str, Any] | None) -> list[Problem]:
+    """The CephFilesystem holds every site's files: protected, so a replacement fails half-way."""
+    if not isinstance(old, Mapping):
+        return []
+    if new is None:
+        consequence = "would delete the protected CephFilesystem that holds every site's files"
+        return [_refusal("storage.rook", dict(old), None, consequence, FIXED_FOR_STACK)]
+    consequence = "would replace the protected CephFilesystem that holds every site's files"
+    return [
+        _refusal(f"storage.rook.{field}", old[key], new[key], consequence, FIXED_FOR_STACK)
+        for key, field in (("name", "filesystemName"), ("namespace", "namespace"))
+        if key in old and old[key] != new[key]
+    ]
 
 
 def _mysql_changes(old: Any, new: Mapping[str, Any], config: StackConfig, had_sites: bool) -> list[Problem]:

@@ -264,6 +264,20 @@ def test_every_refusal_is_listed_at_once(prod: dict[str, Any], prod_outputs: dic
     assert keys == ["kubernetes.namespacePrefix", "mysql.timeZone", "sites[1].name"]
 
 
+def test_the_rook_filesystem_is_never_replaced_or_dropped() -> None:
+    config = minimal_config(storage={"rook": {"filesystemName": "hostingfs"}})
+    previous = deployment_record(validate_stack_config(config))
+    renamed = validate_stack_config(minimal_config(storage={"rook": {"filesystemName": "sitesfs"}}))
+    assert [str(p) for p in destructive_changes(previous, renamed)] == [
+        'storage.rook.filesystemName: "hostingfs" → "sitesfs" would replace the protected CephFilesystem that '
+        "holds every site's files; keep \"hostingfs\", or see README: Settings fixed for a stack's life"
+    ]
+    dropped = destructive_changes(previous, validate_stack_config(minimal_config()))
+    assert [p.path for p in dropped] == ["storage.rook"]
+    grown = validate_stack_config(minimal_config(storage={"rook": {"filesystemName": "hostingfs", "replicas": 5}}))
+    assert destructive_changes(previous, grown) == []
+
+
 def test_standalone_to_galera_is_refused() -> None:
     single = minimal_config(mysql={"mode": "operator", "readerCount": 0})
     outputs = outputs_of(single, stack="test")
