@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import runpy
 import shutil
 import sys
 from collections.abc import Mapping
@@ -187,8 +188,12 @@ def deploy(
     stack: str = "test",
     secrets: Mapping[str, str] | None = None,
     previous_outputs: Mapping[str, Any] | None = None,
+    entry_point: bool = False,
 ) -> Deployment:
-    """Run the program (``__main__``'s steps) on ``config`` under mocks; ``previous_outputs``: the last deployment."""
+    """Run the program (``__main__``'s steps) on ``config`` under mocks; ``previous_outputs``: the last deployment.
+
+    ``entry_point=True`` runs ``__main__.py`` itself (its exports are not collected: ``outputs`` stays empty).
+    """
     from components import previous_deployment, stack_config
     from components.platform import Platform
 
@@ -204,6 +209,9 @@ def deploy(
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[Any]:
+        if entry_point:
+            runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+            return pulumi.Output.from_input(None)
         settings = stack_config.load()
         previous_deployment.refuse_destructive_changes_since_last_deployment(settings.config)
         platform = Platform("flightdeck", settings)

@@ -77,6 +77,18 @@ def test_the_previous_outputs_are_read_before_any_resource(prod: dict[str, Any])
     assert deployed.outputs[change_guard.OUTPUT_NAME] == deployment_record(validate_stack_config(prod))
 
 
+def test_the_real_entry_point_refuses_before_registering_anything(
+    prod: dict[str, Any], prod_outputs: dict[str, Any]
+) -> None:
+    changed = edited(prod, lambda c: c["mysql"].update(timeZone="UTC"))
+    with pytest.raises(Exception, match=r'mysql\.timeZone: "Europe/Berlin" → "UTC"'):
+        deploy(changed, stack="prod", previous_outputs=prod_outputs, entry_point=True)
+    assert [r.typ for r in last_registrations() if r.typ != "pulumi:pulumi:Stack"] == []
+    assert render_stack.last_invokes()[0][0] == "pulumi:pulumi:readStackOutputs"
+    deployed = deploy(prod, stack="prod", previous_outputs=prod_outputs, entry_point=True)
+    assert deployed.named("flightdeck-mysql-mariadb").spec["galera"]["enabled"] is True
+
+
 def test_first_deployment_has_nothing_to_compare(prod: dict[str, Any]) -> None:
     changed = edited(prod, lambda c: c["kubernetes"].update(namespacePrefix="prod-"))
     assert deploy(changed, stack="prod", previous_outputs={}).named("shop-namespace").metadata["name"] == "prod-shop"
