@@ -18,7 +18,8 @@ from tools.render_stack import deploy
 
 def fleet(sites: int) -> dict[str, Any]:
     return {
-        "mysql": {"mode": "operator", "readerCount": 2},
+        # Every site's account is capped (2 replicas x 25 connections): the server must fit them all.
+        "mysql": {"mode": "operator", "readerCount": 2, "maxConnections": max(1000, sites * 50 + 20)},
         "certificates": {"acmeEmail": "ops@example.org", "environment": "production"},
         "backups": {"window": {"start": "00:00", "end": "23:55", "slotMinutes": 5}, "maxConcurrent": 4},
         "sites": [

@@ -1,9 +1,17 @@
 """MySQLCluster: the database server every site's database lives on.
 
-``operator`` mode declares an HA MariaDB (primary + readers, automatic failover, a
-PodDisruptionBudget, anti-affinity and replicas-first updates, so a node drain never takes the
-sites down) for mariadb-operator to run. ``external`` mode points at a server managed
-elsewhere. Both expose the same outputs, so nothing downstream cares which it is.
+``operator`` mode declares a MariaDB for mariadb-operator (v26.6) to run: a single server for
+``readerCount: 0``, otherwise a Galera cluster of ``readerCount + 1`` nodes (the operator's
+production-grade HA; its ``replication`` is "still in alpha", see docs/database-cluster.md),
+with a PodDisruptionBudget that keeps quorum, anti-affinity and replicas-first updates, so a
+node drain never takes the sites down. ``external`` mode points at a server managed elsewhere.
+Both expose the same outputs, so nothing downstream cares which it is.
+
+Writes go to exactly one server whatever the topology: flightdeck's own ``<name>-write``
+Service selects the pod mariadb-operator labels ``k8s.mariadb.com/role=primary`` (it labels
+the current primary in every topology and moves the label on failover), so ``DB_HOST`` never
+changes with ``readerCount`` and never routes to a reader. The operator's ``<name>`` Service
+routes to every pod and ``<name>-primary`` exists only with HA enabled; neither qualifies.
 """
 
 from __future__ import annotations
@@ -16,14 +24,22 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.config import MySQLExternalConfig, MySQLOperatorConfig, Resources
+from components.config.database_server import innodb_buffer_pool_bytes, topology
 from components.data_retention import Retention
 from components.naming import object_meta
 
 MARIADB_API = "k8s.mariadb.com/v1alpha1"
 MYSQL_PORT = 3306
+# mariadb-operator labels the current primary pod (internal/controller/mariadb_controller.go,
+# reconcilePodLabels) with this label in every topology, moving it on switchover and failover.
+ROLE_LABEL = "k8s.mariadb.com/role"
+# The Galera configuration volume (mariadb-operator's default layout, 100Mi) is set explicitly
+# so it uses the data volumes' storage class; both are fixed once the cluster exists.
+GALERA_CONFIG_VOLUME = "300Mi"
 
-# Server settings every CMS wants: 4-byte UTF-8 by default and room for large imports.
-SERVER_CNF = """[mariadb]
+# Settings every CMS wants: 4-byte UTF-8 by default and room for large imports. row binlogs,
+# InnoDB and interleaved auto-increment locks are also what Galera requires.
+BASE_CNF = """[mariadb]
 bind-address=*
 default_storage_engine=InnoDB
 binlog_format=row
@@ -31,7 +47,6 @@ innodb_autoinc_lock_mode=2
 character-set-server=utf8mb4
 collation-server=utf8mb4_unicode_ci
 max_allowed_packet=256M
-max_connections=1000
 """
 
 
@@ -49,9 +64,60 @@ def service_host(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc.cluster.local"
 
 
+def write_service_name(cluster: MySQLOperatorConfig) -> str:
+    return f"{cluster.name}-write"
+
+
+def read_service_name(cluster: MySQLOperatorConfig) -> str:
+    """Readers when there are any (the operator's ``-secondary``: every node but the primary)."""
+    return f"{cluster.name}-secondary" if topology(cluster) == "galera" else write_service_name(cluster)
+
+
+def _version_at_least(version: str, major: int, minor: int) -> bool:
+    parts = [int(p) for p in version.split(".")[:2]]
+    return (parts[0], parts[1]) >= (major, minor)
+
+
+def server_cnf(cluster: MySQLOperatorConfig) -> str:
+    """The ``my.cnf`` the MariaDB resource carries (``spec.myCnf``); a change rolls the servers."""
+    lines = [f"max_connections={cluster.max_connections}"]
+    pool = innodb_buffer_pool_bytes(cluster)
+    if pool is not None:
+        lines.append(f"innodb_buffer_pool_size={pool // 2**20}M")
+    # MariaDB never purges binary logs by default; mariadb-operator turns them on for
+    # replication and point-in-time recovery without an expiry, so the data volume would fill.
+    # binlog_expire_logs_seconds exists from 10.6; earlier servers only know expire_logs_days.
+    if _version_at_least(cluster.version, 10, 6):
+        lines.append(f"binlog_expire_logs_seconds={cluster.binlog_expire_days * 86400}")
+    else:
+        lines.append(f"expire_logs_days={cluster.binlog_expire_days}")
+    return BASE_CNF + "\n".join(lines) + "\n"
+
+
+def _galera_spec(cluster: MySQLOperatorConfig) -> dict[str, Any]:
+    claim: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": GALERA_CONFIG_VOLUME}},
+    }
+    if cluster.storage_class:
+        claim["storageClassName"] = cluster.storage_class
+    # primary.podIndex is left to the operator: it moves it on failover, and pinning it here
+    # would make the next `up` switch the primary back.
+    return {
+        "enabled": True,
+        "primary": {"autoFailover": cluster.auto_failover},
+        "sst": "mariabackup",
+        "recovery": {"enabled": True},
+        "config": {"reuseStorageVolume": False, "volumeClaimTemplate": claim},
+    }
+
+
 def mariadb_spec(cluster: MySQLOperatorConfig, root_secret: str) -> dict[str, Any]:
-    """The ``MariaDB`` custom resource's spec. Pure, so unit tests read it directly."""
-    replicated = cluster.reader_count > 0
+    """The ``MariaDB`` custom resource's spec. Pure, so unit tests read it directly.
+
+    ``readerCount`` only sets ``replicas``: growing or shrinking a Galera cluster is an in-place
+    update (new nodes join by SST, no ``bootstrapFrom`` needed, unlike replication's scale-out).
+    """
     spec: dict[str, Any] = {
         "image": cluster.image or f"mariadb:{cluster.version}",
         "rootPasswordSecretKeyRef": {"name": root_secret, "key": "password", "generate": False},
@@ -66,16 +132,25 @@ def mariadb_spec(cluster: MySQLOperatorConfig, root_secret: str) -> dict[str, An
         "affinity": {"antiAffinityEnabled": cluster.anti_affinity},
         "resources": resources_spec(cluster.resources),
         "timeZone": cluster.time_zone,
-        "myCnf": SERVER_CNF,
+        "myCnf": server_cnf(cluster),
     }
-    if replicated:
-        spec["replication"] = {
-            "enabled": True,
-            "primary": {"autoFailover": cluster.auto_failover, "autoFailoverDelay": cluster.auto_failover_delay},
-            "replica": {"maxLagSeconds": cluster.max_lag_seconds},
-        }
+    if topology(cluster) == "galera":
+        spec["galera"] = _galera_spec(cluster)
         spec["podDisruptionBudget"] = {"maxUnavailable": cluster.pod_disruption_budget.max_unavailable}
     return spec
+
+
+def write_service_spec(cluster: MySQLOperatorConfig) -> dict[str, Any]:
+    """Routes to the current primary only, in every topology (see the module docs)."""
+    return {
+        "type": "ClusterIP",
+        "selector": {
+            "app.kubernetes.io/name": "mariadb",
+            "app.kubernetes.io/instance": cluster.name,
+            ROLE_LABEL: "primary",
+        },
+        "ports": [{"name": "mariadb", "port": MYSQL_PORT, "targetPort": MYSQL_PORT, "protocol": "TCP"}],
+    }
 
 
 def internal_policy_spec(pod_selector: dict[str, str], operator_namespace: str) -> dict[str, Any]:
@@ -116,6 +191,7 @@ class MySQLCluster(pulumi.ComponentResource):
         super().__init__("flightdeck:mysql:MySQLCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.mariadb: k8s.apiextensions.CustomResource | None = None
+        self.write_service: k8s.core.v1.Service | None = None
         if isinstance(cluster, MySQLOperatorConfig):
             self._operator(name, cluster, child, kubeconfig, kube_context, operator_namespace, depends_on)
         else:
@@ -169,15 +245,21 @@ class MySQLCluster(pulumi.ComponentResource):
             spec=mariadb_spec(cluster, root_secret_name),
             opts=child.merge(keep).merge(pulumi.ResourceOptions(depends_on=[namespace, root_secret, *depends_on])),
         )
-        replicated = cluster.reader_count > 0
-        primary_service = f"{cluster.name}-primary" if replicated else cluster.name
-        secondary_service = f"{cluster.name}-secondary" if replicated else cluster.name
         self.namespace = cluster.namespace
         self.namespace_resources = [namespace]
         self.mariadb_name = cluster.name
         self.pod_selector = {"app.kubernetes.io/instance": cluster.name}
+        write_service = write_service_name(cluster)
+        # Created once the servers are Ready; the engine then waits for its endpoint, i.e. for
+        # the operator to have labelled the primary, before any SQL runs through it.
+        self.write_service = k8s.core.v1.Service(
+            f"{name}-write",
+            metadata=object_meta(write_service, cluster.namespace, {"app.kubernetes.io/part-of": "flightdeck"}),
+            spec=cast("k8s.core.v1.ServiceSpecArgsDict", write_service_spec(cluster)),
+            opts=child.merge(pulumi.ResourceOptions(depends_on=[self.mariadb])),
+        )
         # Once any policy selects the servers, only listed peers get in: their own namespace
-        # (replication, backup jobs) and the operator. Each site adds its own web pods.
+        # (Galera, SST, backup jobs) and the operator. Each site adds its own web pods.
         k8s.networking.v1.NetworkPolicy(
             f"{name}-internal",
             metadata=object_meta(f"{cluster.name}-internal", cluster.namespace),
@@ -187,14 +269,17 @@ class MySQLCluster(pulumi.ComponentResource):
             ),
             opts=child.merge(pulumi.ResourceOptions(depends_on=[namespace])),
         )
-        self.primary_host = pulumi.Output.from_input(service_host(primary_service, cluster.namespace))
-        self.secondary_host = pulumi.Output.from_input(service_host(secondary_service, cluster.namespace))
+        self.primary_host = pulumi.Output.from_input(service_host(write_service, cluster.namespace))
+        self.secondary_host = pulumi.Output.from_input(service_host(read_service_name(cluster), cluster.namespace))
+        # Sites connect inside the cluster: the Service port, whatever `access.port` overrides
+        # for the machine that runs `pulumi up`.
+        self.port = pulumi.Output.from_input(MYSQL_PORT)
         access = cluster.access
-        self.port = pulumi.Output.from_input(access.port or MYSQL_PORT)
-        connect_host = access.host or service_host(primary_service, cluster.namespace)
-        # The MariaDB resource is part of the connection so SQL runs only after it exists.
+        connect_host = access.host or service_host(write_service, cluster.namespace)
+        # The MariaDB resource and the write Service are part of the connection, so SQL runs
+        # only once the servers are Ready and the primary is reachable through the Service.
         self.admin_connection = pulumi.Output.secret(
-            pulumi.Output.all(root_password.result, kubeconfig, self.mariadb.urn).apply(
+            pulumi.Output.all(root_password.result, kubeconfig, self.mariadb.urn, self.write_service.urn).apply(
                 lambda args: {
                     "mode": access.mode,
                     "host": connect_host,
@@ -204,7 +289,7 @@ class MySQLCluster(pulumi.ComponentResource):
                     "kubeconfig": args[1],
                     "kubeContext": kube_context,
                     "namespace": cluster.namespace,
-                    "service": primary_service,
+                    "service": write_service,
                 }
             )
         )

@@ -9,7 +9,9 @@ import pulumi_kubernetes as k8s
 
 from components.backup_schedules import SiteBackupPlan
 from components.certificates import ClusterIssuer
+from components.change_guard import OUTPUT_NAME, deployment_record
 from components.config import MySQLOperatorConfig, backup_window, plan_backups, plan_cron
+from components.config.database_server import topology
 from components.mysql_cluster import MySQLCluster
 from components.operators import Operators, operator_namespace
 from components.rook_storage import RookStorage, rook_operator_namespace
@@ -95,8 +97,11 @@ class Platform(pulumi.ComponentResource):
                 "secondaryHost": self.cluster.secondary_host,
                 "port": self.cluster.port,
                 "servers": config.mysql.reader_count + 1 if isinstance(config.mysql, MySQLOperatorConfig) else None,
+                "topology": topology(config.mysql),
             },
             "sites": {name: self._site_summary(site) for name, site in self.sites.items()},
+            # What the next run compares against before it changes anything (components.change_guard).
+            OUTPUT_NAME: deployment_record(config),
         }
         self.register_outputs(self.summary)
 

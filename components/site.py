@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from components.backup_schedules import SiteBackupPlan, SiteBackups
 from components.certificates import ClusterIssuer, SiteCertificate
 from components.config import SiteConfig, StackConfig
+from components.config.database_server import site_connection_limit
 from components.data_retention import Retention
 from components.mysql_cluster import MySQLCluster
 from components.naming import object_meta, site_labels, site_namespace
@@ -57,6 +58,7 @@ class Site(pulumi.ComponentResource):
             primary_host=cluster.primary_host,
             secondary_host=cluster.secondary_host,
             port=cluster.port,
+            max_user_connections=site_connection_limit(site, config.mysql),
             opts=child,
         )
         self.volume = SharedVolume(

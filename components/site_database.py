@@ -42,6 +42,7 @@ class SiteDatabase(pulumi.ComponentResource):
         primary_host: pulumi.Input[str],
         secondary_host: pulumi.Input[str],
         port: pulumi.Input[int],
+        max_user_connections: int,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("flightdeck:database:SiteDatabase", name, None, opts)
@@ -76,7 +77,9 @@ class SiteDatabase(pulumi.ComponentResource):
                 user=site.user_name,
                 host=site.user.host,
                 password=self.password,
-                max_user_connections=site.user.max_user_connections,
+                # Explicit or replicas x connectionsPerReplica (components.config.database_server):
+                # every site is capped, so none can take the server's shared max_connections.
+                max_user_connections=max_user_connections,
                 require_tls=site.user.require_tls,
             ),
             opts=child,

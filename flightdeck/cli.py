@@ -186,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--image", help="container image (default: the CMS's official image)")
     add.add_argument("--database-name", help="database name (default: the site name with '_' for '-')")
     add.add_argument("--user-name", help="database user (default: the database name)")
-    add.add_argument("--max-user-connections", type=int, help="database connection limit (0 = unlimited)")
+    add.add_argument(
+        "--max-user-connections",
+        type=int,
+        help="database connection limit (default: replicas × mysql.connectionsPerReplica)",
+    )
     add.add_argument("--backup-start", metavar="HH:MM", help="pin the nightly backup start")
     add.add_argument("--env", action="append", type=_key_value, default=[], metavar="KEY=VALUE", help="extra env var")
     add.add_argument(
@@ -378,7 +382,7 @@ class App:
         if not path.exists():
             return
         document = stack_file.StackFile.load(path, stack)
-        if any(str(key).startswith(f"{stack_file.NAMESPACE}:") for key in document.config):
+        if document.keys:  # flightdeck keys in either spelling (`flightdeck:sites` or bare `sites`)
             document.validate()
 
     def confirm(self, question: str) -> None:

@@ -10,6 +10,10 @@ kept) and serialised by a lock on the directory, so two concurrent edits never l
 Comments: those inside a removed site go with it; comments above or below it stay (they are
 moved onto the neighbouring site). A new site is appended after the last one, below any
 comment that trailed the list.
+
+Key spelling: Pulumi reads a config key without a namespace (``sites:``) as the project's own
+(``flightdeck:sites``). Both spellings are read; an edit keeps the one the file uses; a file
+that spells one key both ways is refused (which value would win is not obvious to a reader).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ NAMESPACE = "flightdeck"
 # Kept equal to components.stack_config (which imports pulumi at module level; this module must not).
 SECTIONS = ("kubernetes", "operators", "mysql", "storage", "certificates", "backups", "sites")
 SECRET_KEYS = ("kubeconfig", "mysqlAdminPassword")
-SITES_KEY = f"{NAMESPACE}:sites"
+SITES_KEY = f"{NAMESPACE}:sites"  # the spelling of a new sites list, unless the file uses bare keys
 # Key order of a new site: the model's field order (camelCase aliases).
 SITE_KEY_ORDER = tuple(info.alias or name for name, info in SiteConfig.model_fields.items())
 
@@ -74,6 +78,37 @@ class EditResult:
             self.before.splitlines(keepends=True), self.after.splitlines(keepends=True), f"a/{name}", f"b/{name}"
         )
         return "".join(lines)
+
+
+def flightdeck_key_name(key: object) -> str | None:
+    """``sites`` for ``flightdeck:sites`` and for the bare ``sites`` (Pulumi's project namespace); else None."""
+    text = str(key)
+    namespace, separator, name = text.partition(":")
+    if not separator:
+        return text
+    return name if namespace == NAMESPACE else None
+
+
+def flightdeck_keys(config: Mapping[Any, Any]) -> dict[str, str]:
+    """Every flightdeck key of a stack file's ``config:``: its name, and the key as the file spells it."""
+    spelled: dict[str, str] = {}
+    for key in config:
+        name = flightdeck_key_name(key)
+        if name is None:
+            continue
+        if name in spelled:
+            raise StackFileError(
+                f"both {spelled[name]!r} and {str(key)!r} are set; Pulumi reads them as the same key "
+                f"{NAMESPACE}:{name}: keep one",
+                name,
+            )
+        spelled[name] = str(key)
+    return spelled
+
+
+def flightdeck_sections(config: Mapping[Any, Any]) -> dict[str, Any]:
+    """The structured sections (not the secrets) by name, whichever spelling the file uses."""
+    return {name: config[key] for name, key in flightdeck_keys(config).items() if name not in SECRET_KEYS}
 
 
 def stack_file_path(project_dir: str | os.PathLike[str], stack: str) -> Path:
@@ -245,6 +280,7 @@ class StackFile:
             self.doc["config"] = CommentedMap()
         elif not isinstance(config, CommentedMap):
             raise StackFileError("`config:` must be a mapping", str(path))
+        self.keys = flightdeck_keys(self.config)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], stack: str | None = None) -> StackFile:
@@ -272,15 +308,13 @@ class StackFile:
         """The structured ``flightdeck:`` sections as plain data, and problems found before the model."""
         raw: dict[str, Any] = {}
         problems: list[Problem] = []
-        for key, value in self.config.items():
-            namespace, _, name = str(key).partition(":")
-            if namespace != NAMESPACE:
-                continue
+        for name, key in flightdeck_keys(self.config).items():
+            value = self.config[key]
             if name in SECRET_KEYS:
                 continue
             if name not in SECTIONS:
                 known = ", ".join(SECTIONS + SECRET_KEYS)
-                problems.append(Problem(name, f"unknown stack key {key} (known: {known})"))
+                problems.append(Problem(name, f"unknown stack key {NAMESPACE}:{name} (known: {known})"))
                 continue
             if isinstance(value, Mapping) and "secure" in value:
                 problems.append(Problem(name, "must not be a secret; secrets have their own keys"))
@@ -290,7 +324,16 @@ class StackFile:
 
     @property
     def has_admin_password(self) -> bool:
-        return f"{NAMESPACE}:mysqlAdminPassword" in self.config
+        return "mysqlAdminPassword" in flightdeck_keys(self.config)
+
+    @property
+    def sites_key(self) -> str:
+        """The sites key as this file spells it; a new one follows the file's other flightdeck keys."""
+        keys = flightdeck_keys(self.config)
+        if "sites" in keys:
+            return keys["sites"]
+        bare = [key for key in keys.values() if ":" not in key]
+        return "sites" if bare and len(bare) * 2 >= len(keys) else SITES_KEY
 
     def validate(self) -> StackConfig:
         raw, problems = self.raw_config()
@@ -306,16 +349,17 @@ class StackFile:
     # -- the sites list ------------------------------------------------------------------------
 
     def sites_node(self, create: bool = False) -> CommentedSeq:
-        sites = self.config.get(SITES_KEY)
+        sites_key = self.sites_key
+        sites = self.config.get(sites_key)
         if sites is None or (isinstance(sites, CommentedSeq) and not sites and sites.fa.flow_style()):
             if not create:
                 return CommentedSeq()
             fresh = CommentedSeq()
             fresh.fa.set_block_style()
             if sites is None:
-                set_key(self.config, SITES_KEY, fresh)
+                set_key(self.config, sites_key, fresh)
             else:
-                self.config[SITES_KEY] = fresh
+                self.config[sites_key] = fresh
             return fresh
         if not isinstance(sites, CommentedSeq):
             raise StackFileError("must be a list of sites", "sites")
@@ -360,9 +404,10 @@ class StackFile:
             kept = _token_text(before) + kept + _token_text(sites.ca.end)
             empty = CommentedSeq()
             empty.fa.set_flow_style()
-            self.config[SITES_KEY] = empty
+            sites_key = self.sites_key
+            self.config[sites_key] = empty
             text = _reindent(kept, column)
-            self.config.ca.items[SITES_KEY] = [
+            self.config.ca.items[sites_key] = [
                 None, None, CommentToken("\n" + text, CommentMark(0), None) if text else None, None
             ]  # fmt: skip
             return

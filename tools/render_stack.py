@@ -4,6 +4,10 @@ No cluster, no database, no engine: the program is built exactly as ``pulumi up`
 it, and every registration request is recorded (inputs, options, which values are secret).
 The unit tier asserts on the recording; ``python -m tools.render_stack STACK`` writes the
 Kubernetes objects and the SQL plan of a stack file to a folder for review, secrets redacted.
+
+The previous deployment (what ``pulumi:pulumi:readStackOutputs`` returns on the engine) is fed
+from ``previous_outputs``, e.g. ``--previous prev.json`` with ``pulumi stack output --json``, so
+the change guard refuses exactly what ``pulumi up`` would, before any resource is registered.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import runpy
 import shutil
 import sys
 from collections.abc import Mapping
@@ -24,8 +29,11 @@ from google.protobuf import struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
+from flightdeck.stack_file import StackFileError, flightdeck_keys, flightdeck_sections
+
 REPO = Path(__file__).resolve().parents[1]
 SECRET_KEYS = ("kubeconfig", "mysqlAdminPassword")
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"  # components.previous_deployment
 REDACTED = "[secret]"
 SECRET_SIG = rpc._special_secret_sig
 
@@ -97,21 +105,37 @@ def last_registrations() -> list[Registration]:
     return LAST_MONITOR[0].registrations
 
 
+def last_invokes() -> list[tuple[str, int]]:
+    """The invokes of the latest ``deploy``: (token, resources registered before it)."""
+    return LAST_MONITOR[0].invokes
+
+
 class FlightdeckMocks(pulumi.runtime.Mocks):
+    def __init__(self, previous_outputs: Mapping[str, Any] | None = None) -> None:
+        self.previous_outputs = dict(previous_outputs or {})
+        self.stack_reads: list[str] = []  # the stack names the program asked the outputs of
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = f"mock-password-{args.name}"
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == READ_STACK_OUTPUTS:
+            self.stack_reads.append(str(args.args["name"]))
+            # The engine's builtin provider answers {name, outputs, secretOutputNames}.
+            return {"name": args.args["name"], "outputs": self.previous_outputs, "secretOutputNames": []}, []
+        return {}, []
 
 
 class RecordingMonitor(MockMonitor):
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+    def __init__(self, mocks: FlightdeckMocks) -> None:
         super().__init__(mocks)
+        self.flightdeck_mocks = mocks
         self.registrations: list[Registration] = []
+        # (token, resources registered before it): proves an invoke ran before anything else.
+        self.invokes: list[tuple[str, int]] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         inputs = _unwrap_secrets(rpc.deserialize_properties(request.object))
@@ -120,6 +144,10 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         registration.urn = str(response.urn)
         return response
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.invokes.append((request.tok, len(self.registrations)))
+        return super().Invoke(request)  # type: ignore[no-untyped-call]
 
 
 @dataclass
@@ -148,30 +176,36 @@ def _stack_file(stack: str, repo: Path) -> dict[str, Any]:
 
 
 def stack_file_config(stack: str, repo: Path = REPO) -> dict[str, Any]:
-    """The structured ``flightdeck:`` sections of ``Pulumi.<stack>.yaml`` as plain data."""
-    return {
-        key.split(":", 1)[1]: value
-        for key, value in _stack_file(stack, repo).items()
-        if key.startswith("flightdeck:") and key.split(":", 1)[1] not in SECRET_KEYS
-    }
+    """The structured flightdeck sections of ``Pulumi.<stack>.yaml`` (``flightdeck:sites`` or bare ``sites``)."""
+    return flightdeck_sections(_stack_file(stack, repo))
 
 
 def stack_file_secret_keys(stack: str, repo: Path = REPO) -> list[str]:
     """Secret keys the stack file sets (their values stay encrypted; the render redacts them)."""
-    config = _stack_file(stack, repo)
-    return [key for key in SECRET_KEYS if f"flightdeck:{key}" in config]
+    keys = flightdeck_keys(_stack_file(stack, repo))
+    return [key for key in SECRET_KEYS if key in keys]
 
 
-def deploy(config: Mapping[str, Any], *, stack: str = "test", secrets: Mapping[str, str] | None = None) -> Deployment:
-    """Run the program (``__main__``'s steps) on ``config`` under mocks."""
-    from components import stack_config
+def deploy(
+    config: Mapping[str, Any],
+    *,
+    stack: str = "test",
+    secrets: Mapping[str, str] | None = None,
+    previous_outputs: Mapping[str, Any] | None = None,
+    entry_point: bool = False,
+) -> Deployment:
+    """Run the program (``__main__``'s steps) on ``config`` under mocks; ``previous_outputs``: the last deployment.
+
+    ``entry_point=True`` runs ``__main__.py`` itself (its exports are not collected: ``outputs`` stays empty).
+    """
+    from components import previous_deployment, stack_config
     from components.platform import Platform
 
     secrets = dict(secrets or {})
     values = {f"flightdeck:{key}": json.dumps(value) for key, value in config.items()}
     values.update({f"flightdeck:{key}": value for key, value in secrets.items()})
     pulumi.runtime.set_all_config(values, secret_keys=[f"flightdeck:{key}" for key in secrets])
-    mocks = FlightdeckMocks()
+    mocks = FlightdeckMocks(previous_outputs)
     monitor = RecordingMonitor(mocks)
     LAST_MONITOR[:] = [monitor]
     pulumi.runtime.set_mocks(mocks, project="flightdeck", stack=stack, preview=False, monitor=monitor)
@@ -179,7 +213,12 @@ def deploy(config: Mapping[str, Any], *, stack: str = "test", secrets: Mapping[s
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[Any]:
-        platform = Platform("flightdeck", stack_config.load())
+        if entry_point:
+            runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+            return pulumi.Output.from_input(None)
+        settings = stack_config.load()
+        previous_deployment.refuse_destructive_changes_since_last_deployment(settings.config)
+        platform = Platform("flightdeck", settings)
         return pulumi.Output.from_input(platform.summary).apply(outputs.update)
 
     program()
@@ -254,14 +293,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder for the rendered objects (default: build/<stack>)")
     parser.add_argument("--json", action="store_true", help="print the stack outputs as JSON")
     parser.add_argument("--stack-dir", type=Path, default=REPO, help="folder of the stack files (default: the repo)")
+    parser.add_argument(
+        "--previous",
+        type=Path,
+        help="the stack's outputs from its last deployment (`pulumi stack output --json`): "
+        "refuse what `pulumi up` would refuse",
+    )
     args = parser.parse_args(argv)
     if not (args.stack_dir / f"Pulumi.{args.stack}.yaml").exists():
         print(f"render: no stack file Pulumi.{args.stack}.yaml", file=sys.stderr)
         return 2
     asyncio.set_event_loop(asyncio.new_event_loop())
-    secrets = {key: REDACTED for key in stack_file_secret_keys(args.stack, args.stack_dir)}
     try:
-        deployment = deploy(stack_file_config(args.stack, args.stack_dir), stack=args.stack, secrets=secrets)
+        secrets = {key: REDACTED for key in stack_file_secret_keys(args.stack, args.stack_dir)}
+        config = stack_file_config(args.stack, args.stack_dir)
+        previous = json.loads(args.previous.read_text()) if args.previous else None
+    except (StackFileError, OSError, ValueError) as error:
+        print(f"render: {error}", file=sys.stderr)
+        return 2
+    try:
+        deployment = deploy(config, stack=args.stack, secrets=secrets, previous_outputs=previous)
     except Exception as error:  # the program's own RunError: a config problem, already field-named
         print(str(error).strip(), file=sys.stderr)
         return 2

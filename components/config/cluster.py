@@ -4,9 +4,9 @@ server, shared storage and certificates. Pure.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from components.config.network import EgressConfig
 from components.config.values import (
@@ -18,9 +18,9 @@ from components.config.values import (
     StorageQuantity,
     Strict,
     TimeZone,
-    UserName,
 )
 from components.config.workload import DEFAULT_PROXY_ADDRESSES, ProxyAddress
+from components.sql import identifiers
 
 
 class KubernetesConfig(Strict):
@@ -74,42 +74,110 @@ class TlsConfig(Strict):
 
 class PodDisruptionBudgetConfig(Strict):
     max_unavailable: int = Field(
-        1, ge=1, description="MariaDB pods a node drain may take down at once (0 would block every drain)"
+        1,
+        ge=1,
+        description="MariaDB pods a node drain may take down at once (0 would block every drain; "
+        "with Galera at most `readerCount / 2`, so the remaining nodes keep quorum)",
     )
 
 
+def _connections_per_replica() -> Any:
+    return Field(
+        25,
+        ge=1,
+        le=10000,
+        description="default per-site connection limit per web pod: a site without "
+        "`user.maxUserConnections` gets `replicas × connectionsPerReplica`",
+    )
+
+
+def _reserved_connections() -> Any:
+    return Field(
+        20,
+        ge=10,
+        le=10000,
+        description="connections kept free for mariadb-operator (probes, agents, status), backup jobs, "
+        "flightdeck's SQL and an admin session: `sum(site limits) + reservedConnections` must not exceed "
+        "`maxConnections`",
+    )
+
+
+def _admin_user(value: str) -> str:
+    # Syntax only: the admin account is normally one of the server's own (root).
+    problem = identifiers.validate_account_syntax(value, "value")
+    if problem:
+        raise ValueError(problem.removeprefix("value: "))
+    return value
+
+
+AdminUserName = Annotated[str, AfterValidator(_admin_user)]
+
+
 class MySQLOperatorConfig(Strict):
-    """An HA MariaDB cluster run by mariadb-operator (primary + readers, automatic failover)."""
+    """An HA MariaDB cluster run by mariadb-operator: Galera, one primary for writes (see docs/database-cluster.md)."""
 
     mode: Literal["operator"] = Field(description="a MariaDB cluster run by mariadb-operator")
     name: K8sName = Field(
-        "mariadb", description="name of the MariaDB resource; Services are `<name>-primary`, -secondary"
+        "mariadb",
+        max_length=40,
+        description="name of the MariaDB resource; sites write through `<name>-write` (primary only) "
+        "and read through `<name>-secondary`",
     )
     namespace: K8sName = Field("mariadb", description="namespace of the cluster")
     version: str = Field(
         "11.4", pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$", description="MariaDB server version (image tag)"
     )
     image: Image | None = Field(None, description="full image; none uses `mariadb:<version>`")
-    size: StorageQuantity = Field("20Gi", description="data volume per server")
-    storage_class: str | None = Field(None, description="storage class of the data volumes; none uses the default")
-    reader_count: int = Field(2, ge=0, le=8, description="replicas besides the primary; 0 gives a single server")
+    size: StorageQuantity = Field("20Gi", description="data volume per server (it can grow, never shrink)")
+    storage_class: str | None = Field(
+        None, description="storage class of the data volumes; none uses the default (fixed for the cluster's life)"
+    )
+    reader_count: int = Field(
+        2,
+        ge=0,
+        le=8,
+        description="Galera nodes besides the primary: 0 (a single server) or an even number (Galera needs "
+        "an odd node count); 0 and non-zero are different topologies (see the data-safety guide)",
+    )
     resources: Resources = Field(
         default_factory=lambda: Resources(
             requests=ResourceAmounts(cpu="500m", memory="1Gi"), limits=ResourceAmounts(memory="2Gi")
         ),
         description="server resources",
     )
-    auto_failover: bool = Field(True, description="promote a replica when the primary fails")
-    auto_failover_delay: str = Field("0s", pattern=r"^[0-9]+(s|m)$", description="wait before failing over")
-    max_lag_seconds: int = Field(30, ge=0, description="replica lag at which a replica is reported not ready")
+    auto_failover: bool = Field(True, description="move the primary to another node when it fails")
     pod_disruption_budget: PodDisruptionBudgetConfig = Field(
         default_factory=PodDisruptionBudgetConfig, description="limits voluntary evictions (node drains)"
     )
-    anti_affinity: bool = Field(True, description="spread servers over different nodes")
+    anti_affinity: bool = Field(True, description="spread servers over different nodes (fixed for the cluster's life)")
     update_strategy: Literal["ReplicasFirstPrimaryLast", "RollingUpdate", "OnDelete", "Never"] = Field(
         "ReplicasFirstPrimaryLast", description="how server updates roll: replicas first, primary last by default"
     )
-    time_zone: TimeZone = Field("UTC", description="server time zone")
+    time_zone: TimeZone = Field("UTC", description="server time zone (fixed for the cluster's life)")
+    max_connections: int = Field(
+        1000, ge=50, le=100000, description="the server's `max_connections`, shared by every site"
+    )
+    connections_per_replica: int = _connections_per_replica()
+    reserved_connections: int = _reserved_connections()
+    innodb_buffer_pool_size: StorageQuantity | None = Field(
+        None,
+        description="`innodb_buffer_pool_size`, e.g. `3Gi`; none uses `innodbBufferPoolFraction` of the "
+        "memory limit (or request)",
+    )
+    innodb_buffer_pool_fraction: float = Field(
+        0.5,
+        ge=0.1,
+        le=0.8,
+        description="share of the memory limit given to the InnoDB buffer pool when no size is set; the rest "
+        "holds connections, sort buffers and Galera's cache",
+    )
+    binlog_expire_days: int = Field(
+        3,
+        ge=1,
+        le=99,
+        description="binary logs older than this are purged (`binlog_expire_logs_seconds`), so they never "
+        "fill the data volume",
+    )
     access: MySQLAccessConfig = Field(default_factory=MySQLAccessConfig, description="how `pulumi up` reaches it")
 
 
@@ -120,7 +188,15 @@ class MySQLExternalConfig(Strict):
     host: str = Field(min_length=1, description="primary (write) host")
     read_host: str | None = Field(None, description="read host for sites; none uses `host`")
     port: int = Field(3306, ge=1, le=65535, description="server port")
-    admin_user: UserName = Field("root", description="admin user that creates databases, users and grants")
+    admin_user: AdminUserName = Field("root", description="admin user that creates databases, users and grants")
+    max_connections: int | None = Field(
+        None,
+        ge=50,
+        le=100000,
+        description="the server's `max_connections`, when known: the sites' limits are then checked against it",
+    )
+    connections_per_replica: int = _connections_per_replica()
+    reserved_connections: int = _reserved_connections()
     tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS to the server")
     access: MySQLAccessConfig = Field(
         default_factory=lambda: MySQLAccessConfig(mode="direct"),

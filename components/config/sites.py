@@ -34,12 +34,23 @@ class SiteDatabaseConfig(Strict):
     privileges: PrivilegeList = Field(
         default_factory=lambda: ["ALL PRIVILEGES"], description="the site user's privileges on its own database"
     )
+    copied_from: DatabaseName | None = Field(
+        None,
+        description="the database this one's data was copied from: lets an existing site change `name` "
+        "(README: Change a site's database name)",
+    )
 
 
 class SiteUserConfig(Strict):
     name: UserName | None = Field(None, description="user name; none uses the database name (at most 32 characters)")
     host: UserHost = Field("%", description="host pattern the user may connect from")
-    max_user_connections: int = Field(0, ge=0, le=100000, description="connection limit; 0 means unlimited")
+    max_user_connections: int | None = Field(
+        None,
+        ge=1,
+        le=100000,
+        description="the account's connection limit; none uses `replicas × mysql.connectionsPerReplica`; the "
+        "sum over all sites plus `mysql.reservedConnections` must fit `mysql.maxConnections`",
+    )
     password_version: int = Field(1, ge=1, description="bump to rotate the password")
     require_tls: bool = Field(False, description="refuse unencrypted connections for this user")
 

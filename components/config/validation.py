@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from components.config.backup_plan import plan_backups
 from components.config.cluster import MySQLExternalConfig
+from components.config.database_server import server_problems
 from components.config.platform_rules import platform_problems
 from components.config.problems import ConfigError, Problem, format_path
 from components.config.sites import SiteConfig
@@ -57,8 +58,10 @@ def _site_problems(sites: list[tuple[int, SiteConfig]], config_prefix: str) -> l
     problems += _duplicates((f"sites[{i}].user.name", s.user_name) for i, s in sites)
     problems += _duplicates((f"sites[{i}].domains[{j}]", d) for i, s in sites for j, d in enumerate(s.domains))
     for i, site in sites:
-        if site.database.name is None and identifiers.validate_database_name(site.database_name):
-            problems.append(Problem(f"sites[{i}].name", "cannot derive a database name; set database.name"))
+        derived_problem = identifiers.validate_database_name(site.database_name, "derived")
+        if site.database.name is None and derived_problem:
+            reason = derived_problem.removeprefix("derived: ")
+            problems.append(Problem(f"sites[{i}].name", f"cannot derive a database name ({reason}); set database.name"))
         namespace = f"{config_prefix}{site.name}"
         if len(namespace) > 63:
             problems.append(Problem(f"sites[{i}].name", f"namespace {namespace!r} would exceed 63 characters"))
@@ -129,6 +132,7 @@ def validate_stack_config(raw: Mapping[str, Any], *, has_admin_password: bool = 
     if config is not None:
         problems += _mode_problems(config, has_admin_password)
         problems += platform_problems(config)
+        problems += server_problems(config)
         if not problems:
             try:
                 plan_backups(config)

@@ -7,7 +7,8 @@ Two layers, on purpose:
   ``;``, whitespace, control and format characters, characters outside the Basic
   Multilingual Plane that MySQL identifiers cannot hold, ``@`` which would make
   resource ids ambiguous, ``%``/``\\`` which are wildcard/escape characters in
-  GRANT, over-long names, the server's own schemas and accounts).  Each returns
+  GRANT, over-long names, and the names reserved for the server's own schemas
+  and for the server's and mariadb-operator's accounts).  Each returns
   an error message that starts with the field name, or ``None`` when valid, so the
   stack-config model and the providers' ``check`` report the same text.
 * **Quoting** (``quote_identifier``) is *total*: it is correct for any string the
@@ -31,9 +32,26 @@ MAX_HOST = 255
 MAX_CHARSET = 32
 MAX_COLLATION = 64
 
-# Managing these would let a config typo drop the server's own schemas or lock out the admin.
+# Names that belong to the server or to mariadb-operator. Managing one would let a config entry
+# adopt (and reset the password of) an account with ALL PRIVILEGES, drop it when the site goes,
+# or drop one of the server's own schemas. Compared case-insensitively, whatever the host.
 RESERVED_DATABASES = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
-RESERVED_USERS = frozenset({"root", "mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema", "public"})
+RESERVED_USERS = frozenset(
+    {
+        "root",  # the admin account (mariadb-operator's root, Galera's SST user)
+        "mysql",  # MariaDB >= 10.4: the unix_socket maintenance account, ALL PRIVILEGES WITH GRANT OPTION
+        "mariadb.sys",  # MariaDB >= 10.4: definer of mysql.user; mariadb-operator grants it on mysql.global_priv
+        "mysql.sys",  # MySQL 8 system accounts
+        "mysql.session",
+        "mysql.infoschema",
+        "public",  # MariaDB >= 10.11: the PUBLIC role
+        "healthcheck",  # the official mariadb image's healthcheck.sh account
+        "repl",  # mariadb-operator's replication account (pkg/controller/replication/user_sql.go)
+        "mariadb-operator",  # mariadb-operator's agent and MaxScale admin user name
+    }
+)
+# Every other account of those families (e.g. a future mysql.* or mariadb.* system account).
+RESERVED_USER_PREFIXES = ("mysql.", "mariadb.")
 
 _NAME_PUNCTUATION = frozenset("_$-")
 _USER_PUNCTUATION = frozenset("_$-.")
@@ -76,8 +94,8 @@ def _name_error(value: object, field: str, max_len: int, punctuation: frozenset[
 def validate_database_name(value: object, field: str = "database") -> str | None:
     """Error message for an invalid database name, else None."""
     err = _name_error(value, field, MAX_DATABASE_NAME, _NAME_PUNCTUATION)
-    if err is None and isinstance(value, str) and value.lower() in RESERVED_DATABASES:
-        return f"{field}: {value!r} is a system schema and cannot be managed"
+    if err is None and isinstance(value, str) and is_reserved_database(value):
+        return f"{field}: {value!r} is a system schema of the server (reserved); flightdeck never manages it"
     return err
 
 
@@ -88,11 +106,31 @@ def validate_table(value: object, field: str = "table") -> str | None:
     return _name_error(value, field, MAX_TABLE_NAME, _NAME_PUNCTUATION)
 
 
+def validate_account_syntax(value: object, field: str = "user") -> str | None:
+    """Error message for a user name no server accepts or quoting could not carry, else None.
+
+    Syntax only: the admin account a connection logs in with is normally a reserved one (root).
+    """
+    return _name_error(value, field, MAX_USER_NAME, _USER_PUNCTUATION)
+
+
+def is_reserved_user(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in RESERVED_USERS or lowered.startswith(RESERVED_USER_PREFIXES)
+
+
+def is_reserved_database(name: str) -> bool:
+    return name.lower() in RESERVED_DATABASES
+
+
 def validate_user_name(value: object, field: str = "user") -> str | None:
-    """Error message for an invalid account user name, else None."""
-    err = _name_error(value, field, MAX_USER_NAME, _USER_PUNCTUATION)
-    if err is None and isinstance(value, str) and value.lower() in RESERVED_USERS:
-        return f"{field}: {value!r} is a system account and cannot be managed"
+    """Error message for an invalid or reserved account user name, else None."""
+    err = validate_account_syntax(value, field)
+    if err is None and isinstance(value, str) and is_reserved_user(value):
+        return (
+            f"{field}: {value!r} is an account of the server or of mariadb-operator (reserved); "
+            "flightdeck never manages, adopts or drops it"
+        )
     return err
 
 

@@ -61,6 +61,8 @@ from .identifiers import (
     escape_grant_database,
     format_account,
     grant_id,
+    is_reserved_database,
+    is_reserved_user,
     normalize_charset,
     normalize_collation,
     parse_grant_id,
@@ -107,6 +109,17 @@ _CONNECTION_LOST = {2006, 2013, 2055}
 
 class SQLProviderError(RuntimeError):
     """A provider operation failed; the message is already free of secrets."""
+
+
+def reserved_account_reason(user: Any, admin_user: str | None) -> str | None:
+    """Why ``user`` must never be managed (created, adopted, altered or dropped), else None."""
+    if not isinstance(user, str) or is_unknown(user):
+        return None
+    if is_reserved_user(user):
+        return f"{user!r} is an account of the server or of mariadb-operator (reserved)"
+    if admin_user is not None and user.lower() == admin_user.lower():
+        return f"{user!r} is the admin account this connection logs in with (reserved)"
+    return None
 
 
 def _log(message: str) -> None:
@@ -247,6 +260,29 @@ class _SQLProvider(ResourceProvider):
             if isinstance(value, str):
                 found.append(value)
         return found
+
+    def _admin_user(self, props: Mapping[str, Any]) -> str | None:
+        """The account the admin connection logs in with (never managed as a site account)."""
+        conn = plain(self._connection_value(props))
+        user = conn.get("user") if isinstance(conn, Mapping) else None
+        return user if isinstance(user, str) and not is_unknown(user) else None
+
+    def _check_not_reserved(self, failures: list[CheckFailure], news: Mapping[str, Any]) -> None:
+        user = news.get("user")
+        if any(f.property == "user" for f in failures):
+            return  # already refused (validate_user_name names the reserved server accounts)
+        reason = reserved_account_reason(user, self._admin_user(news))
+        if reason:
+            failures.append(CheckFailure("user", f"user: {reason}; flightdeck never manages, adopts or drops it"))
+
+    def _refuse_reserved(self, what: str, props: Mapping[str, Any]) -> None:
+        """Second line behind ``check``: no SQL ever touches a reserved account or schema."""
+        reason = reserved_account_reason(props.get("user"), self._admin_user(props))
+        database = props.get("database")
+        if reason is None and isinstance(database, str) and is_reserved_database(database):
+            reason = f"{database!r} is a system schema of the server (reserved)"
+        if reason:
+            raise SQLProviderError(f"{what}: refused: {reason}")
 
     def _outputs(self, props: Mapping[str, Any]) -> dict[str, Any]:
         outs: dict[str, Any] = {}
@@ -407,6 +443,7 @@ class DatabaseProvider(_SQLProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         outs = self._outputs(props)
         what = f"create MySQLDatabase {outs['database']!r}"
+        self._refuse_reserved(what, outs)
         with _scrubbed(what, self._secrets(props)):
             session = _Session(self._spec(props), what, self._secrets(props))
             self._ensure(session, outs, creating=True)
@@ -417,6 +454,7 @@ class DatabaseProvider(_SQLProvider):
         old_outs = self._outputs(olds)
         if self._changed_fields(old_outs, outs, ("charset", "collation")):
             what = f"update MySQLDatabase {outs['database']!r}"
+            self._refuse_reserved(what, outs)
             with _scrubbed(what, self._secrets(news)):
                 session = _Session(self._spec(news), what, self._secrets(news))
                 self._ensure(session, outs, creating=False)
@@ -437,6 +475,9 @@ class DatabaseProvider(_SQLProvider):
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         outs = self._outputs(props)
         name = outs["database"] or _id
+        if is_reserved_database(name):
+            _log(f"database {name!r} is a system schema of the server: removed from the stack, never dropped")
+            return
         if outs.get("drop_on_delete") is not True:
             _log(
                 f"database {name!r} removed from the stack but KEPT on the server with all its data "
@@ -471,6 +512,7 @@ class UserProvider(_SQLProvider):
             failures.append(CheckFailure("user", "user: required"))
         else:
             self._validate(failures, "user", inputs["user"], validate_user_name)
+            self._check_not_reserved(failures, inputs)
         self._validate(failures, "host", inputs["host"], validate_host)
         password = inputs["password"]
         if password is None:
@@ -535,6 +577,7 @@ class UserProvider(_SQLProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         outs = self._outputs(props)
         what = f"create MySQLUser {format_account(outs['user'], outs['host'])}"
+        self._refuse_reserved(what, outs)
         with _scrubbed(what, self._secrets(props)):
             session = _Session(self._spec(props), what, self._secrets(props))
             self._ensure(session, outs, creating=True, password_changed=True)
@@ -546,6 +589,7 @@ class UserProvider(_SQLProvider):
         changed = self._changed_fields(old_outs, outs, ("password", "max_user_connections", "require_tls"))
         if changed:
             what = f"update MySQLUser {format_account(outs['user'], outs['host'])}"
+            self._refuse_reserved(what, outs)
             secrets = self._secrets(news) + self._secrets(olds)
             with _scrubbed(what, secrets):
                 session = _Session(self._spec(news), what, secrets)
@@ -577,6 +621,11 @@ class UserProvider(_SQLProvider):
         if not outs.get("user"):
             outs["user"], outs["host"] = parse_user_id(_id)
         account = format_account(outs["user"], outs["host"])
+        reason = reserved_account_reason(outs["user"], self._admin_user(outs))
+        if reason:
+            # Only an older flightdeck could have recorded one; the account outlives the resource.
+            _log(f"user {account} KEPT: {reason}; removed from the stack, never dropped")
+            return
         what = f"delete MySQLUser {account}"
         with _scrubbed(what, self._secrets(props)):
             session = _Session(self._spec(props), what, self._secrets(props))
@@ -612,6 +661,8 @@ class GrantProvider(_SQLProvider):
                 failures.append(CheckFailure(key, f"{key}: required"))
             else:
                 self._validate(failures, key, inputs[key], validator)
+        if inputs["user"] is not None:
+            self._check_not_reserved(failures, inputs)
         self._validate(failures, "host", inputs["host"], validate_host)
         self._validate(failures, "table", inputs["table"], validate_table)
         grant_option = inputs["grant_option"]
@@ -768,6 +819,7 @@ class GrantProvider(_SQLProvider):
         outs = self._outputs(props)
         outs["privileges"] = sorted_privileges(normalize_privileges(outs["privileges"] or []))
         what = f"create MySQLGrant {self._label(outs)}"
+        self._refuse_reserved(what, outs)
         with _scrubbed(what, self._secrets(props)):
             self._converge(_Session(self._spec(props), what, self._secrets(props)), outs, creating=True)
         return CreateResult(self._label(outs), outs)
@@ -780,6 +832,7 @@ class GrantProvider(_SQLProvider):
             old_outs.get("grant_option")
         ) != bool(outs["grant_option"]):
             what = f"update MySQLGrant {self._label(outs)}"
+            self._refuse_reserved(what, outs)
             with _scrubbed(what, self._secrets(news)):
                 self._converge(_Session(self._spec(news), what, self._secrets(news)), outs, creating=False)
         return UpdateResult(outs)
@@ -812,6 +865,11 @@ class GrantProvider(_SQLProvider):
         if not outs.get("user"):
             outs["user"], outs["host"], outs["database"], outs["table"] = parse_grant_id(_id)
         what = f"delete MySQLGrant {self._label(outs)}"
+        try:
+            self._refuse_reserved(what, outs)
+        except SQLProviderError as refused:
+            _log(f"{refused}; the privileges stay as they are")
+            return
         # Only names this module could have granted: never a refresh marker or an unknown server word.
         privileges = normalize_privileges(outs.get("privileges") or []) & KNOWN_PRIVILEGES
         with _scrubbed(what, self._secrets(props)):

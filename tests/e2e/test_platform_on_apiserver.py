@@ -65,6 +65,28 @@ def ensure_namespaces(dynamic: DynamicClient, names: tuple[str, ...]) -> None:
         apply(dynamic, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
 
+@pytest.mark.parametrize("readers", range(0, 9))
+def test_galera_sizes_match_the_real_crd(dynamic: DynamicClient, readers: int) -> None:
+    """What config validation accepts, the CRD accepts; what it refuses (odd readerCount), the CRD refuses."""
+    from components.config import ConfigError, MySQLOperatorConfig, validate_stack_config
+    from components.mysql_cluster import mariadb_spec
+
+    mariadb = next(o for o in kubernetes_objects(render("prod")) if o["kind"] == "MariaDB")
+    cluster = MySQLOperatorConfig.model_validate({"mode": "operator", "readerCount": readers, "size": "1Gi"})
+    body = {**mariadb, "spec": mariadb_spec(cluster, mariadb["spec"]["rootPasswordSecretKeyRef"]["name"])}
+    config = {**stack_file_config("local"), "mysql": {"mode": "operator", "readerCount": readers}}
+    try:
+        validate_stack_config(config)
+    except ConfigError as error:
+        assert [p.path for p in error.problems] == ["mysql.readerCount"]
+        with pytest.raises((UnprocessibleEntityError, ApiException)) as caught:
+            apply(dynamic, body, dry_run=True)
+        assert caught.value.status == 422 and "odd number" in str(caught.value.body)
+        return
+    stored = apply(dynamic, body, dry_run=True).to_dict()
+    assert stored["spec"]["replicas"] == readers + 1
+
+
 def test_an_invalid_mariadb_spec_is_rejected(dynamic: DynamicClient) -> None:
     # Proves the schema is really enforced, so the acceptance of the other stacks means something.
     mariadb = next(o for o in kubernetes_objects(render("prod")) if o["kind"] == "MariaDB")

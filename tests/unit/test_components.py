@@ -32,9 +32,11 @@ def test_mariadb_cluster_is_highly_available(prod: Deployment) -> None:
     mariadb = prod.named("flightdeck-mysql-mariadb")
     spec = mariadb.spec
     assert mariadb.inputs["apiVersion"] == "k8s.mariadb.com/v1alpha1"
-    assert spec["replicas"] == 3  # readerCount 2 + primary
-    assert spec["replication"]["enabled"] is True
-    assert spec["replication"]["primary"]["autoFailover"] is True
+    assert spec["replicas"] == 3  # readerCount 2 + primary: three Galera nodes
+    assert "replication" not in spec  # "still in alpha" in the v26.6 CRD; Galera is the production HA
+    assert spec["galera"]["enabled"] is True
+    assert spec["galera"]["primary"] == {"autoFailover": True}  # podIndex stays the operator's to move
+    assert spec["galera"]["recovery"] == {"enabled": True}
     assert spec["podDisruptionBudget"] == {"maxUnavailable": 1}
     assert spec["affinity"]["antiAffinityEnabled"] is True
     assert spec["updateStrategy"]["type"] == "ReplicasFirstPrimaryLast"
@@ -58,12 +60,12 @@ def test_single_server_has_no_replication() -> None:
     config = minimal_config(mysql={"mode": "operator", "readerCount": 0})
     spec = deploy(config).named("flightdeck-mysql-mariadb").spec
     assert spec["replicas"] == 1
-    assert "replication" not in spec
+    assert "replication" not in spec and "galera" not in spec
 
 
 def test_outputs_name_primary_and_secondary_hosts(prod: Deployment) -> None:
     mysql = prod.outputs["mysql"]
-    assert mysql["primaryHost"] == "mariadb-primary.mariadb.svc.cluster.local"
+    assert mysql["primaryHost"] == "mariadb-write.mariadb.svc.cluster.local"
     assert mysql["secondaryHost"] == "mariadb-secondary.mariadb.svc.cluster.local"
     assert mysql["port"] == 3306
 
@@ -72,7 +74,7 @@ def test_site_secret_has_connection_settings(prod: Deployment) -> None:
     secret = prod.named("shop-db-secret")
     data = secret.inputs["stringData"]
     assert secret.is_secret("stringData")
-    assert data["DB_HOST"] == "mariadb-primary.mariadb.svc.cluster.local"
+    assert data["DB_HOST"] == "mariadb-write.mariadb.svc.cluster.local"
     assert data["DB_READ_HOST"] == "mariadb-secondary.mariadb.svc.cluster.local"
     assert data["DB_PORT"] == "3306"
     assert data["DB_NAME"] == "shop" and data["DB_USER"] == "shop"
@@ -93,7 +95,7 @@ def test_sql_resources_get_secret_credentials(prod: Deployment) -> None:
     assert user.inputs["max_user_connections"] == 100
     connection = database.inputs["connection"]
     assert connection["mode"] == "portForward"
-    assert connection["service"] == "mariadb-primary" and connection["namespace"] == "mariadb"
+    assert connection["service"] == "mariadb-write" and connection["namespace"] == "mariadb"
     assert connection["kubeContext"] == "prod-eu1"
 
 
@@ -345,9 +347,9 @@ def test_direct_access_override_for_sql_only() -> None:
     connection = deployed.named("blog-db-user").inputs["connection"]
     assert (connection["mode"], connection["host"], connection["port"]) == ("direct", "127.0.0.1", 13306)
     # Sites still reach the primary Service from inside the cluster.
-    assert (
-        deployed.named("blog-db-secret").inputs["stringData"]["DB_HOST"] == "mariadb-primary.mariadb.svc.cluster.local"
-    )
+    data = deployed.named("blog-db-secret").inputs["stringData"]
+    assert data["DB_HOST"] == "mariadb-write.mariadb.svc.cluster.local"
+    assert data["DB_PORT"] == "3306"  # the in-cluster port, not the override for the machine running `up`
 
 
 def test_operators_are_pinned_helm_releases() -> None:

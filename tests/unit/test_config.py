@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from components.config import ConfigError, MySQLOperatorConfig, StackConfig, format_path, validate_stack_config
+from components.config import (
+    ConfigError,
+    MySQLOperatorConfig,
+    StackConfig,
+    format_path,
+    quantity_bytes,
+    validate_stack_config,
+)
+from components.config.database_server import site_connection_limit
 from tests.unit.harness import minimal_config, stack_file_config
 
 
@@ -34,7 +42,9 @@ def test_staging_differs_from_prod() -> None:
     assert staging.kubernetes.context != prod.kubernetes.context
     assert staging.certificates.environment == "staging"
     assert isinstance(staging.mysql, MySQLOperatorConfig) and isinstance(prod.mysql, MySQLOperatorConfig)
-    assert staging.mysql.reader_count < prod.mysql.reader_count
+    # Smaller, but the same Galera topology, so plugins that Galera refuses show up in staging first.
+    assert staging.mysql.reader_count == prod.mysql.reader_count == 2
+    assert quantity_bytes(staging.mysql.size) < quantity_bytes(prod.mysql.size)
 
 
 def test_defaults_are_safe() -> None:
@@ -44,7 +54,10 @@ def test_defaults_are_safe() -> None:
     assert site.database.collation == "utf8mb4_unicode_ci"
     assert site.user.host == "%"
     assert site.drop_data_on_delete is False
-    assert site.user.max_user_connections == 0  # unlimited, not mariadb-operator's 10
+    assert site.user.max_user_connections is None  # derived: replicas x mysql.connectionsPerReplica
+    assert isinstance(config.mysql, MySQLOperatorConfig)
+    assert site_connection_limit(site, config.mysql) == 2 * 25
+    assert config.mysql.binlog_expire_days == 3 and config.mysql.max_connections == 1000
     assert site.database_name == "blog" and site.user_name == "blog"
     assert isinstance(config.mysql, MySQLOperatorConfig)
     assert config.mysql.update_strategy == "ReplicasFirstPrimaryLast"
@@ -181,13 +194,78 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("user name too long", _with("sites.0.user", {"name": "u" * 33}), "sites[0].user.name", "at most 32"),
     ("user name with quote", _with("sites.0.user", {"name": "o'brien"}), "sites[0].user.name", "disallowed"),
-    ("system user", _with("sites.0.user", {"name": "root"}), "sites[0].user.name", "system account"),
+    ("system user", _with("sites.0.user", {"name": "root"}), "sites[0].user.name", "reserved"),
+    (
+        "maintenance account",
+        _with("sites.0.user", {"name": "mysql", "host": "localhost"}),
+        "sites[0].user.name",
+        "reserved",
+    ),
+    ("derived root user", _with("sites.0.database", {"name": "root"}), "sites[0].user.name", "derived"),
+    ("system schema", _with("sites.0.database", {"name": "performance_schema"}), "sites[0].database.name", "reserved"),
+    ("site named sys", _with("sites.0.name", "sys"), "sites[0].name", "system schema"),
+    (
+        "external admin account",
+        _with("mysql", {"mode": "external", "host": "db.internal", "adminUser": "dbadmin"})
+        | {"sites": [{"name": "blog", "cms": "wordpress", "domains": ["b.example.org"], "user": {"name": "dbadmin"}}]},
+        "sites[0].user.name",
+        "mysql.adminUser",
+    ),
+    (
+        "operator metrics account",
+        _with("sites.0.user", {"name": "mariadb-metrics"}),
+        "sites[0].user.name",
+        "metrics account",
+    ),
+    ("even Galera size", _with("mysql.readerCount", 1), "mysql.readerCount", "odd number"),
+    ("even Galera size 4", _with("mysql.readerCount", 3), "mysql.readerCount", "use 2 or 4"),
+    (
+        "drain breaks quorum",
+        _with("mysql.podDisruptionBudget", {"maxUnavailable": 2}),
+        "mysql.podDisruptionBudget.maxUnavailable",
+        "quorum",
+    ),
+    ("cluster name too long", _with("mysql.name", "m" * 41), "mysql.name", "at most 40"),
+    (
+        "buffer pool too large",
+        _with("mysql.innodbBufferPoolSize", "1900Mi"),
+        "mysql.innodbBufferPoolSize",
+        "OOM",
+    ),
+    (
+        "nothing to size the buffer pool from",
+        _with("mysql.resources", {"requests": {"cpu": "1"}}),
+        "mysql.resources.limits.memory",
+        "innodb_buffer_pool_size",
+    ),
+    ("buffer pool fraction", _with("mysql.innodbBufferPoolFraction", 0.95), "mysql.innodbBufferPoolFraction", "0.8"),
+    ("binlogs kept forever", _with("mysql.binlogExpireDays", 0), "mysql.binlogExpireDays", "greater than or equal"),
+    (
+        "connections do not fit",
+        _with("sites.0.user", {"maxUserConnections": 990}),
+        "mysql.maxConnections",
+        "limits 1040 (each site's user.maxUserConnections, else replicas × connectionsPerReplica 25) plus reservedConnections 20 = 1060",
+    ),
+    (
+        "external connections do not fit",
+        _with("mysql", {"mode": "external", "host": "db.internal", "maxConnections": 100}),
+        "mysql.maxConnections",
+        "= 120",
+    ),
+    ("too few reserved", _with("mysql.reservedConnections", 2), "mysql.reservedConnections", "greater than or equal"),
+    ("removed replication key", _with("mysql.maxLagSeconds", 30), "mysql.maxLagSeconds", "unknown key"),
     ("bad user host", _with("sites.0.user", {"host": "10.0.0.1'"}), "sites[0].user.host", "disallowed"),
     (
         "negative connections",
         _with("sites.0.user", {"maxUserConnections": -5}),
         "sites[0].user.maxUserConnections",
-        "greater than or equal to 0",
+        "greater than or equal to 1",
+    ),
+    (
+        "unlimited connections",
+        _with("sites.0.user", {"maxUserConnections": 0}),
+        "sites[0].user.maxUserConnections",
+        "greater than or equal to 1",
     ),
     (
         "password version zero",

@@ -362,7 +362,7 @@ def _digests(deployed: Deployment, site: str = "blog") -> tuple[str, str]:
 def test_secret_digest_covers_the_database_settings_and_salts(minimal: Deployment) -> None:
     expected = secret_digest(
         {
-            "database.host": "mariadb-primary.mariadb.svc.cluster.local",
+            "database.host": "mariadb-write.mariadb.svc.cluster.local",
             "database.readHost": "mariadb-secondary.mariadb.svc.cluster.local",
             "database.port": "3306",
             "database.database": "blog",

@@ -315,3 +315,13 @@ def test_policy_packs_are_passed_as_absolute_folders(monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(REPO)
     assert cli._policy_packs(["policy"]) == [str(REPO / "policy")]
     assert cli._policy_packs(None) is None
+
+
+def test_bare_keys_are_validated_before_the_engine_too(project: Path) -> None:
+    path = project / "Pulumi.staging.yaml"
+    text = path.read_text().replace("  flightdeck:", "  ")
+    path.write_text(text.replace("acmeEmail: hosting-ops@example.org", "acmeEmail: nope"))
+    code, _, err = run("up", "staging", "--yes", "-C", str(project))
+    assert code == 2 and "certificates.acmeEmail" in err
+    code, document = run_json("sites", "list", "-s", "staging", "-C", str(project))
+    assert code == 2 and document["error"]["problems"][0]["path"] == "certificates.acmeEmail"

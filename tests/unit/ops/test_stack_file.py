@@ -309,3 +309,85 @@ def test_any_edit_sequence_keeps_non_site_comments(tmp_path: Path, edits: list[s
     assert [c for c in comments(text) if "WooCommerce" not in c] == kept
     StackFile.load(path).validate()
     assert text.endswith("  other:key: untouched\n")
+
+
+# -- key spelling: Pulumi reads a bare key as the project's own (`sites` is `flightdeck:sites`) ----
+
+BARE = """\
+# Keys without the project namespace, as Pulumi allows.
+config:
+  pulumi:disable-default-providers: [kubernetes]
+  mysql:
+    mode: operator
+  certificates:
+    acmeEmail: ops@example.org
+  mysqlAdminPassword:
+    secure: v1:c2VjcmV0
+  sites:
+    # the only site
+    - name: shop
+      cms: wordpress
+      domains: [shop.example.org]
+"""
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Path:
+    path = tmp_path / "Pulumi.bare.yaml"
+    path.write_text(BARE)
+    return path
+
+
+def test_bare_keys_are_read_like_namespaced_ones(bare: Path) -> None:
+    document = StackFile.load(bare)
+    raw, problems = document.raw_config()
+    assert problems == [] and set(raw) == {"mysql", "certificates", "sites"}
+    assert document.has_admin_password
+    assert [site.name for site in stack_file.list_sites(bare)] == ["shop"]
+    assert document.render() == BARE
+
+
+def test_edits_keep_the_files_own_spelling(bare: Path) -> None:
+    stack_file.add_site(bare, NEWS)
+    stack_file.rotate_password(bare, "shop")
+    text = bare.read_text()
+    assert "  sites:\n" in text and "flightdeck:sites" not in text
+    assert [s["name"] for s in yaml.safe_load(text)["config"]["sites"]] == ["shop", "news"]
+    assert "# the only site" in text
+    stack_file.remove_site(bare, "shop")
+    stack_file.remove_site(bare, "news")
+    assert yaml.safe_load(bare.read_text())["config"]["sites"] == []
+    assert "flightdeck:sites" not in bare.read_text()
+
+
+def test_a_new_sites_list_follows_the_files_spelling(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text("config:\n  mysql: {mode: operator}\n  certificates: {acmeEmail: a@example.org}\n")
+    stack_file.add_site(path, NEWS)
+    assert list(yaml.safe_load(path.read_text())["config"]) == ["mysql", "certificates", "sites"]
+
+
+@pytest.mark.parametrize("key", ["sites", "mysql", "kubeconfig"])
+def test_a_file_with_both_spellings_is_refused(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "Pulumi.x.yaml"
+    value = "{secure: v1:eA==}" if key == "kubeconfig" else "[]" if key == "sites" else "{mode: operator}"
+    path.write_text(f"config:\n  flightdeck:{key}: {value}\n  {key}: {value}\n")
+    before = path.read_text()
+    with pytest.raises(StackFileError, match=f"both 'flightdeck:{key}' and '{key}' are set") as caught:
+        stack_file.add_site(path, NEWS)
+    assert caught.value.problems[0].path == key
+    assert path.read_text() == before
+
+
+def test_bare_unknown_keys_are_problems_like_the_program_reports(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(BARE.replace("  sites:\n", "  site: []\n  sites:\n"))
+    with pytest.raises(ConfigError, match="unknown stack key flightdeck:site "):
+        StackFile.load(path).validate()
+
+
+def test_other_namespaces_are_not_flightdeck_keys() -> None:
+    assert stack_file.flightdeck_key_name("pulumi:disable-default-providers") is None
+    assert stack_file.flightdeck_key_name("aws:region") is None
+    assert stack_file.flightdeck_key_name("flightdeck:sites") == "sites"
+    assert stack_file.flightdeck_key_name("sites") == "sites"

@@ -10,6 +10,8 @@ from components.sql.identifiers import (
     collation_charset_mismatch,
     escape_grant_database,
     grant_id,
+    is_reserved_database,
+    is_reserved_user,
     normalize_charset,
     normalize_collation,
     parse_grant_id,
@@ -17,6 +19,7 @@ from components.sql.identifiers import (
     quote_identifier,
     unescape_grant_database,
     user_id,
+    validate_account_syntax,
     validate_charset,
     validate_collation,
     validate_database_name,
@@ -101,9 +104,31 @@ def test_user_names() -> None:
     assert validate_user_name("wp.blog_1") is None
     assert validate_user_name("a" * 32) is None
     assert "at most 32" in (validate_user_name("a" * 33) or "")
-    assert "system account" in (validate_user_name("root") or "")
-    assert "system account" in (validate_user_name("mariadb.sys") or "")
     assert (validate_user_name("a@b") or "").startswith("user:")
+
+
+# Every account the server (MariaDB 10.4+, MySQL 8), its official image or mariadb-operator creates.
+RESERVED = ["root", "mysql", "mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema", "PUBLIC",
+            "healthcheck", "repl", "mariadb-operator", "mysql.future", "mariadb.other", "Root", "MySQL"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RESERVED)
+def test_reserved_accounts_are_refused(name: str) -> None:
+    assert is_reserved_user(name)
+    assert "reserved" in (validate_user_name(name, "sites[0].user.name") or "")
+    assert (validate_user_name(name, "sites[0].user.name") or "").startswith("sites[0].user.name:")
+    assert validate_account_syntax(name) is None  # an admin connection may log in as one
+
+
+@pytest.mark.parametrize("name", ["rooted", "mysqlapp", "my_sql", "wp_mysql", "mariadb", "replica"])
+def test_names_that_merely_resemble_reserved_ones_are_fine(name: str) -> None:
+    assert not is_reserved_user(name) and validate_user_name(name) is None
+
+
+@pytest.mark.parametrize("name", ["mysql", "information_schema", "PERFORMANCE_SCHEMA", "sys"])
+def test_reserved_schemas(name: str) -> None:
+    assert is_reserved_database(name)
+    assert "reserved" in (validate_database_name(name) or "")
 
 
 @pytest.mark.parametrize("host", ["%", "localhost", "10.0.%", "10.0.0.0/255.255.0.0", "::1", "db-1.example.org", "a_b"])

@@ -61,6 +61,77 @@ def test_user_defaults_and_errors() -> None:
     assert all(reason.startswith(f"{prop}:") for prop, reason in failures(bad).items())
 
 
+@pytest.mark.parametrize("user", ["root", "mysql", "MySQL", "mariadb.sys", "healthcheck", "repl", "mysql.session"])
+def test_reserved_accounts_fail_check_at_any_host(user: str) -> None:
+    for host in ("%", "localhost", "127.0.0.1"):
+        result = UserProvider().check({}, {"connection": CONN, "user": user, "host": host, "password": "pw"})
+        assert "reserved" in failures(result).get("user", ""), (user, host)
+        grant = GrantProvider().check(
+            {}, {"connection": CONN, "user": user, "host": host, "database": "site", "privileges": ["SELECT"]}
+        )
+        assert "reserved" in failures(grant).get("user", ""), (user, host)
+
+
+def test_the_connections_admin_account_fails_check() -> None:
+    admin = {**CONN, "user": "flightdeck_admin"}
+    result = UserProvider().check({}, {"connection": admin, "user": "flightdeck_admin", "password": "pw"})
+    assert failures(result) == {
+        "user": "user: 'flightdeck_admin' is the admin account this connection logs in with (reserved); "
+        "flightdeck never manages, adopts or drops it"
+    }
+    assert "Adm1n-Secret" not in str(failures(result))
+    grant = GrantProvider().check(
+        {}, {"connection": admin, "user": "FLIGHTDECK_ADMIN", "database": "site", "privileges": ["SELECT"]}
+    )
+    assert "admin account" in failures(grant)["user"]
+
+
+@pytest.mark.parametrize("database", ["mysql", "sys", "information_schema", "performance_schema"])
+def test_system_schemas_fail_check(database: str) -> None:
+    result = DatabaseProvider().check({}, {"connection": CONN, "database": database})
+    assert "reserved" in failures(result)["database"]
+    grant = GrantProvider().check(
+        {}, {"connection": CONN, "user": "app", "database": database, "privileges": ["SELECT"]}
+    )
+    assert "reserved" in failures(grant)["database"]
+
+
+def _no_sql(*_: Any, **__: Any) -> Any:
+    raise AssertionError("a reserved account or schema must never reach SQL")
+
+
+def test_reserved_state_is_never_dropped_adopted_or_altered(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """State recorded by an older version (before check() refused these) is let go, untouched."""
+    from components.sql import providers
+
+    monkeypatch.setattr(providers, "get_connection", _no_sql)
+    user = {"connection": CONN, "user": "mysql", "host": "localhost", "password": "pw", "max_user_connections": 0,
+            "require_tls": False}  # fmt: skip
+    UserProvider().delete("mysql@localhost", user)
+    assert "KEPT" in capsys.readouterr().err
+    UserProvider().delete("root@%", {**user, "user": "root", "host": "%"})
+    database = {"connection": CONN, "database": "mysql", "charset": "utf8mb4", "collation": "utf8mb4_unicode_ci",
+                "drop_on_delete": True}  # fmt: skip
+    DatabaseProvider().delete("mysql", database)
+    assert "never dropped" in capsys.readouterr().err
+    grant = {"connection": CONN, "user": "mysql", "host": "localhost", "database": "site", "table": "*",
+             "privileges": ["SELECT"], "grant_option": False}  # fmt: skip
+    GrantProvider().delete("mysql@localhost@site@*", grant)
+    with pytest.raises(providers.SQLProviderError, match="refused: 'mysql' is an account"):
+        UserProvider().create(user)
+    with pytest.raises(providers.SQLProviderError, match="refused"):
+        UserProvider().update("mysql@localhost", user, {**user, "password": "other"})
+    with pytest.raises(providers.SQLProviderError, match="refused: 'mysql' is a system schema"):
+        DatabaseProvider().create(database)
+    with pytest.raises(providers.SQLProviderError, match="refused"):
+        GrantProvider().create(grant)
+    admin_user = {**user, "user": "root", "host": "%"}
+    with pytest.raises(providers.SQLProviderError, match="refused"):
+        UserProvider().create(admin_user)
+
+
 def test_grant_normalises_privileges_and_grant_option() -> None:
     result = GrantProvider().check(
         {}, {"connection": CONN, "user": "app", "database": "site", "privileges": ["select", "ALL", "grant option"]}

@@ -48,7 +48,7 @@ def test_create_database_keeps_the_name_inside_its_quotes(name: str, charset: st
     assert rendered[end:].startswith(" CHARACTER SET '")  # the charset is a quoted literal
 
 
-@given(names, names)
+@given(names, names.filter(lambda s: s != "*"))  # "*" is the database-level form, tested below
 def test_grant_targets_decode_exactly(database: str, table: str) -> None:
     rendered = render(sql.grant(["SELECT"], database, table, "u", "%"))
     start = rendered.index(" ON ") + 4
