@@ -23,6 +23,13 @@ FILES_PATHS = {
 }
 
 
+# The stack config is the source of truth for every field flightdeck sets: a manual edit of one
+# (`kubectl scale`, `kubectl edit`) is drift that the next `up` repairs. Without this,
+# server-side apply refuses to take a field back from the manager that changed it, and `up`
+# fails with a field conflict (pulumi-kubernetes provider/pkg/await/await.go, patchForce).
+OWNED_BY_THE_STACK = {"pulumi.com/patchForce": "true"}
+
+
 def object_meta(
     name: str,
     namespace: pulumi.Input[str] | None = None,
@@ -34,8 +41,7 @@ def object_meta(
         meta["namespace"] = namespace
     if labels:
         meta["labels"] = labels
-    if annotations:
-        meta["annotations"] = annotations
+    meta["annotations"] = {**(annotations or {}), **OWNED_BY_THE_STACK}
     # pulumi-kubernetes 4.25 types its ArgsDicts as plain Mappings under mypy.
     return cast("k8s.meta.v1.ObjectMetaArgsDict", meta)
 
