@@ -9,7 +9,9 @@ how to reach the database. A second run changes nothing.
 
 Everything lives in ``${FLIGHTDECK_CACHE:-~/.cache/flightdeck}/local``::
 
-    mariadb/        the MariaDB server (tools.mariadb_server state dir)
+    mariadb/        the MariaDB server (tools.mariadb_server state dir; as root, where the server's
+                    unprivileged user can reach it: /var/lib/flightdeck/local/mariadb, or
+                    $FLIGHTDECK_LOCAL_MARIADB_DIR)
     controlplane/   the control plane (tools.controlplane state dir; kubeconfig inside)
     backend/        the Pulumi file backend with the stack's state
     passphrase      the stack's secrets passphrase (generated once, mode 0600)
@@ -63,6 +65,13 @@ class LocalPaths:
 
     @property
     def mariadb(self) -> Path:
+        override = os.environ.get("FLIGHTDECK_LOCAL_MARIADB_DIR")
+        if override:
+            return Path(override)
+        if os.geteuid() == 0:
+            # As root the server runs as the unprivileged `mysql` user (tools/mariadb_server.py),
+            # which cannot enter root's home; a system folder it can reach keeps the data across reboots.
+            return Path("/var/lib/flightdeck/local/mariadb")
         return self.root / "mariadb"
 
     @property
