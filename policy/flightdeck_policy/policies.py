@@ -263,6 +263,7 @@ def all_policies(opted_in: Callable[[], frozenset[str]] = stack_opted_in_sites) 
             "and that budget lets a node drain evict at least one pod.",
             check_disruption_budgets,
             Severity.HIGH,
-            "Add a policy/v1 PodDisruptionBudget selecting the Deployment's pod labels with maxUnavailable: 1.",
+            "Add a policy/v1 PodDisruptionBudget selecting the Deployment's pod labels (and no Job's or CronJob's "
+            "pods) with maxUnavailable: 1.",
         ),
     ]

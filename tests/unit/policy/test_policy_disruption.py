@@ -15,6 +15,7 @@ from tests.unit.policy.policy_args import Resource, Resources, child, policies, 
 
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CRON_JOB = "kubernetes:batch/v1:CronJob"
 RULE = "replicated-deployments-have-pdb"
 # The web replicas of each prod site (Pulumi.prod.yaml); components/site_workload.py gives each a budget.
 PROD_REPLICATED = {"shop": 4, "blog": 2, "intranet": 3, "docs": 2, "events": 2, "museum": 2}
@@ -116,7 +117,10 @@ def test_a_budget_must_select_the_pods_in_the_same_namespace(stack: Callable[[st
     # In blog's namespace, shop's budget selects none of blog's pods (its labels are shop's) and none of shop's.
     assert shop_with(lambda b: b["metadata"].update(namespace="blog")) == ["shop-web-deployment"]
     assert shop_with(lambda b: b["spec"].pop("selector")) == ["shop-web-deployment"]  # policy/v1: null matches none
-    assert shop_with(lambda b: b["spec"].update(selector={})) == []  # every pod of shop's namespace
+    # Every pod of shop's namespace: with an integer minAvailable that is fine; with maxUnavailable it
+    # includes the cron pods (see test_a_budget_that_also_selects_cron_pods_blocks_drains).
+    assert shop_with(lambda b: b.update(spec={"selector": {}, "minAvailable": 3})) == []
+    assert shop_with(lambda b: b["spec"].update(selector={})) == ["shop-web-deployment"]
 
 
 def test_a_budget_never_counts_for_another_namespace(stack: Callable[[str], Resources]) -> None:
@@ -145,6 +149,50 @@ def test_two_budgets_over_the_same_pods_block_eviction(stack: Callable[[str], Re
          "blog/blog-all (resource 'blog-web-all-pdb')); the eviction API refuses to evict such pods, so node drains "
          "hang"),
     ]  # fmt: skip
+
+
+def test_the_real_budgets_select_no_cron_pods(stack: Callable[[str], Resources]) -> None:
+    for stack_name in ("local", "prod"):
+        resources = stack(stack_name)
+        jobs = {j.props["metadata"]["namespace"]: j for j in resources.of_type(CRON_JOB)}
+        assert jobs, stack_name
+        for budget in resources.of_type(PDB):
+            job = jobs[budget.props["metadata"]["namespace"]]
+            labels = job.props["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+            assert not selector_matches(budget.props["spec"]["selector"], labels), budget.name
+
+
+@pytest.mark.parametrize(
+    ("spec", "blocks"),
+    [({"maxUnavailable": 1}, True), ({"minAvailable": "50%"}, True), ({"minAvailable": 1}, False)],
+)
+def test_a_budget_that_also_selects_cron_pods_blocks_drains(
+    stack: Callable[[str], Resources], spec: dict[str, Any], blocks: bool
+) -> None:
+    """All of the site's pods (web and cron) instead of the web pods: a Job has no scale subresource."""
+    resources = stack("prod")
+    site_pods = {"matchLabels": {"app.kubernetes.io/instance": "shop"}}
+    real_budget(resources, "shop")["spec"] = {"selector": site_pods, **spec}
+    found = violations(resources)
+    if not blocks:  # an integer minAvailable counts pods and needs no controller's scale
+        assert found == []
+        return
+    assert found == [
+        ("shop-web-deployment",
+         "Deployment shop/shop (resource 'shop-web-deployment'): PodDisruptionBudget shop/shop (resource "
+         "'shop-web-pdb') also selects the pods of CronJob shop/shop-cron (resource 'shop-web-cron'), whose Jobs "
+         "have no scale subresource: with maxUnavailable or a percentage minAvailable the disruption controller "
+         "cannot count the budget's pods and allows no disruption, so a node drain would hang"),
+    ]  # fmt: skip
+    # A Job (a one-off run) is the same; in another namespace it is never selected.
+    cron = resources.named("shop-web-cron")
+    job_props = {"metadata": {"name": "shop-once", "namespace": "shop"},
+                 "spec": copy.deepcopy(cron.props["spec"]["jobTemplate"]["spec"])}  # fmt: skip
+    job = child(resources.named("shop-web"), "kubernetes:batch/v1:Job", "shop-web-once", job_props)
+    without_cron = resources.without(lambda r: r.name == "shop-web-cron")
+    assert "Job shop/shop-once (resource 'shop-web-once')" in violations(without_cron.plus(job))[0][1]
+    job.props["metadata"]["namespace"] = "blog"
+    assert violations(without_cron.plus(job)) == []
 
 
 label_keys = st.sampled_from(["app", "tier", "app.kubernetes.io/instance", "zone"])
