@@ -51,6 +51,28 @@ def test_every_data_object_of_the_real_stacks_is_judged(stack: Callable[[str], R
     }
 
 
+def test_a_schedule_that_owns_its_backups_is_data(stack: Callable[[str], Resources]) -> None:
+    resources = stack("prod")
+    schedule = resources.named("museum-backups-velero")
+    schedule.props["spec"]["useOwnerReferencesInBackup"] = True
+    assert violations(resources) == [
+        ("museum-backups-velero",
+         "Schedule velero/site-museum (resource 'museum-backups-velero'): sets spec.useOwnerReferencesInBackup: "
+         "true, so Velero makes it the owner of every backup it creates and deleting it deletes them; set it to "
+         "false"),
+    ]  # fmt: skip
+    # Kept like any data object (retain, or delete once the site opted in), it passes.
+    schedule.props["metadata"]["annotations"] = {ANNOTATION: "delete"}
+    assert [urn for urn, _ in violations(resources)] == ["museum-backups-velero"]
+    assert violations(resources, opted_in=["museum"]) == []
+    schedule.props["metadata"]["annotations"] = {ANNOTATION: "retain"}
+    assert violations(resources) == []
+    # Unknown during a preview: judged on up.
+    schedule.props["spec"]["useOwnerReferencesInBackup"] = UNKNOWN_STRING_VALUE
+    with pytest.raises(UnknownValueError):
+        violations(resources)
+
+
 def test_an_object_without_the_marker_is_named(stack: Callable[[str], Resources]) -> None:
     resources = stack("prod")
     del resources.named("shop-files-claim").props["metadata"]["annotations"]
