@@ -7,6 +7,13 @@ policy/v1 semantics (PodDisruptionBudgetSpec): a null selector matches no pods, 
 that sets neither bounds nothing. The eviction API refuses to evict a pod that more than one
 budget selects ("This pod has more than one PodDisruptionBudget, which the eviction subresource
 does not support", ``registry/core/pod/storage/eviction.go``), so that would block drains too.
+
+A budget with ``maxUnavailable`` or a percentage ``minAvailable`` must find the scale of every
+selected pod's controller (``getExpectedPodCount`` -> ``getExpectedScale``); a Job has no scale
+subresource, so a budget that also selects Job pods (a CronJob's, including the finished pods it
+keeps) fails to sync, and ``failSafe`` sets ``disruptionsAllowed`` to 0 for all its pods. KEP-85
+("Make the disruption controller more lenient for pods belonging to non-scale controllers")
+kept that behaviour on purpose. An integer ``minAvailable`` counts pods and needs no scale.
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ from flightdeck_policy.values import UNKNOWN, integer, items, lookup, mapping, t
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 MIN_REPLICAS = 2
+# Controllers without a scale subresource, by where their pod-template labels are.
+UNSCALABLE_POD_LABELS: dict[str, tuple[str, ...]] = {
+    "kubernetes:batch/v1:Job": ("spec", "template", "metadata", "labels"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "metadata", "labels"),
+}
 
 
 def selector_matches(selector: object, labels: dict[str, object]) -> bool:
@@ -74,12 +86,43 @@ def allowed_disruptions(spec: object, replicas: int) -> int | None:
     return None
 
 
+def needs_controller_scale(spec: object) -> bool:
+    """Whether the disruption controller reads the scale of the selected pods' controllers."""
+    return lookup(spec, "maxUnavailable") is not None or isinstance(lookup(spec, "minAvailable"), str)
+
+
 @dataclass(frozen=True)
 class Budget:
     resource: StackResource
     namespace: str
     selector: object
     spec: object
+
+
+@dataclass(frozen=True)
+class UnscalablePods:
+    """The pods a Job or CronJob runs, as a budget's selector sees them."""
+
+    resource: StackResource
+    namespace: str
+    labels: dict[str, object]
+
+
+def _namespace_of(resource: StackResource) -> object:
+    namespace = lookup(resource.props, "metadata", "namespace")
+    return namespace if namespace is UNKNOWN else text(namespace) or "default"
+
+
+def _unscalable_pods(stack: Stack) -> tuple[list[UnscalablePods], list[StackResource]]:
+    known, undecided = [], []
+    for resource in stack.of_type(*UNSCALABLE_POD_LABELS):
+        namespace = _namespace_of(resource)
+        labels = lookup(resource.props, *UNSCALABLE_POD_LABELS[resource.resource_type])
+        if isinstance(namespace, str) and labels is not UNKNOWN:
+            known.append(UnscalablePods(resource, namespace, mapping(labels)))
+        else:
+            undecided.append(resource)
+    return known, undecided
 
 
 def _budgets(stack: Stack) -> tuple[list[Budget], list[StackResource]]:
@@ -98,6 +141,7 @@ def check_disruption_budgets(stack: Stack) -> dict[str, Findings]:
     """Findings by URN of the Deployment (or the budget at fault)."""
     results: dict[str, Findings] = {}
     budgets, undecided = _budgets(stack)
+    unscalable, undecided_unscalable = _unscalable_pods(stack)
     for deployment in stack.of_type(DEPLOYMENT):
         found = results.setdefault(deployment.urn, Findings())
         props = deployment.props
@@ -137,8 +181,26 @@ def check_disruption_budgets(stack: Stack) -> dict[str, Findings]:
                 "evict such pods, so node drains hang"
             )
             continue
-        allowed = allowed_disruptions(covering[0].spec, count)
-        budget = describe(covering[0].resource.resource_type, covering[0].resource.name, covering[0].resource.props)
+        only = covering[0]
+        budget = describe(only.resource.resource_type, only.resource.name, only.resource.props)
+        if needs_controller_scale(only.spec):
+            jobs = sorted(
+                describe(j.resource.resource_type, j.resource.name, j.resource.props)
+                for j in unscalable
+                if j.namespace == only.namespace and selector_matches(only.selector, j.labels)
+            )
+            if jobs:
+                found.violations.append(
+                    f"{budget} also selects the pods of {', '.join(jobs)}, whose Jobs have no scale subresource: "
+                    "with maxUnavailable or a percentage minAvailable the disruption controller cannot count the "
+                    "budget's pods and allows no disruption, so a node drain would hang"
+                )
+            found.unknown += [
+                describe(r.resource_type, r.name, r.props)
+                for r in undecided_unscalable
+                if _namespace_of(r) in (UNKNOWN, only.namespace)
+            ]
+        allowed = allowed_disruptions(only.spec, count)
         if allowed is None:
             found.violations.append(
                 f"{budget} sets neither a valid minAvailable nor maxUnavailable, so it bounds nothing"

@@ -249,8 +249,9 @@ def all_policies(opted_in: Callable[[], frozenset[str]] = stack_opted_in_sites) 
         ),
         stack(
             "data-is-retained",
-            "Claims, namespaces, databases, database backups, the MariaDB and CephFilesystem resources are "
-            "protected or retained unless their site sets dropDataOnDelete: true.",
+            "Claims, namespaces, databases, database backups, the MariaDB and CephFilesystem resources (and any "
+            "Velero Schedule that owns its backups) are protected or retained unless their site sets "
+            "dropDataOnDelete: true.",
             retention,
             Severity.CRITICAL,
             "Create data objects through components/data_retention.py (retain_on_delete plus the "
@@ -263,6 +264,7 @@ def all_policies(opted_in: Callable[[], frozenset[str]] = stack_opted_in_sites) 
             "and that budget lets a node drain evict at least one pod.",
             check_disruption_budgets,
             Severity.HIGH,
-            "Add a policy/v1 PodDisruptionBudget selecting the Deployment's pod labels with maxUnavailable: 1.",
+            "Add a policy/v1 PodDisruptionBudget selecting the Deployment's pod labels (and no Job's or CronJob's "
+            "pods) with maxUnavailable: 1.",
         ),
     ]

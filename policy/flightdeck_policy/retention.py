@@ -10,6 +10,11 @@ from the state without it). What it can see:
 - on a site database, the ``drop_on_delete`` input: the SQL provider drops a database only with
   it (``components/sql``), whatever the resource options say.
 
+A Velero Schedule holds no data itself, but with ``spec.useOwnerReferencesInBackup: true`` it
+owns every Backup it creates, and "when schedule is deleted, backups will be deleted too"
+(Velero's Schedule API type reference); the program sets it to false
+(``components/backup_schedules.py``), so such a Schedule is judged like a data object.
+
 ``delete`` is accepted only for a resource of a site whose stack config sets
 ``dropDataOnDelete: true``: the opt-in is read from the stack config, not from the program.
 """
@@ -25,6 +30,8 @@ ON_DELETE_ANNOTATION = "flightdeck.io/on-delete"
 RETAIN = "retain"
 DELETE = "delete"
 SQL_DATABASE = "pulumi-python:dynamic/mysql:Database"
+VELERO_SCHEDULE = "kubernetes:velero.io/v1:Schedule"
+OWNS_BACKUPS = ("spec", "useOwnerReferencesInBackup")
 # (group, kind) of every Kubernetes object that holds data or whose deletion deletes data.
 KUBERNETES_DATA = frozenset(
     {
@@ -38,8 +45,12 @@ KUBERNETES_DATA = frozenset(
 
 
 def is_data(resource: StackResource) -> bool:
+    """Whether deleting the resource deletes data; a Schedule whose flag is unknown counts (it is
+    then left to ``up``)."""
     if resource.resource_type == SQL_DATABASE:
         return True
+    if resource.resource_type == VELERO_SCHEDULE:
+        return lookup(resource.props, *OWNS_BACKUPS) in (True, UNKNOWN)
     kind = kubernetes_kind(resource.resource_type)
     return kind is not None and (kind.group, kind.kind) in KUBERNETES_DATA
 
@@ -65,12 +76,20 @@ def check_retention(stack: Stack, opted_in: frozenset[str]) -> dict[str, Finding
         if not is_data(resource) or resource.protect:
             continue
         found = results.setdefault(resource.urn, Findings())
+        if resource.resource_type == VELERO_SCHEDULE and lookup(resource.props, *OWNS_BACKUPS) is UNKNOWN:
+            found.unknown.append("spec.useOwnerReferencesInBackup")
+            continue
         decision = _decision(resource)
         site = stack.site_of(resource)
         if decision is UNKNOWN:
             found.unknown.append(f"metadata.annotations[{ON_DELETE_ANNOTATION!r}]")
         elif decision == RETAIN:
             continue
+        elif decision is None and resource.resource_type == VELERO_SCHEDULE:
+            found.violations.append(
+                "sets spec.useOwnerReferencesInBackup: true, so Velero makes it the owner of every backup it "
+                "creates and deleting it deletes them; set it to false"
+            )
         elif decision is None:
             found.violations.append(
                 f"is neither protected nor annotated {ON_DELETE_ANNOTATION}: {RETAIN}, so removing it from the "

@@ -1,4 +1,4 @@
-"""The pack as a whole: what the real stacks pass today, the pack as the analyzer serves it, its files."""
+"""The pack as a whole: the real stacks pass every rule, the pack as the analyzer serves it, its files."""
 
 from __future__ import annotations
 
@@ -23,26 +23,28 @@ from tests.unit.policy.policy_args import Resource, Resources, run_all
 REPO = Path(__file__).resolve().parents[3]
 PACK = REPO / "policy"
 
-# What each real stack fails today, and only because parallel work has not landed yet: the
-# site default-deny egress policies and the site PodDisruptionBudgets. When that work merges,
-# this test fails: delete the entries it no longer needs (they may only ever shrink).
-EGRESS_PENDING = "site-namespaces-default-deny"
-PDB_PENDING = "replicated-deployments-have-pdb"
-EXPECTED_TODAY = {
-    "local": {(EGRESS_PENDING, f"{s}-namespace") for s in ("blog", "wiki", "shop")}
-    | {(PDB_PENDING, f"{s}-web-deployment") for s in ("blog", "wiki")},
-    "staging": {(EGRESS_PENDING, f"{s}-namespace") for s in ("shop", "intranet", "docs")},
-    "prod": {(EGRESS_PENDING, f"{s}-namespace") for s in ("shop", "blog", "intranet", "docs", "events", "museum")}
-    | {(PDB_PENDING, f"{s}-web-deployment") for s in ("shop", "blog", "intranet", "docs", "events", "museum")},
-}
 OPTED_IN = {"local": [], "staging": ["docs"], "prod": []}
+DEFAULT_DENY = "site-namespaces-default-deny"
+PDB_RULE = "replicated-deployments-have-pdb"
 
 
-@pytest.mark.parametrize("stack_name", sorted(EXPECTED_TODAY))
-def test_real_stacks_pass_every_rule_but_the_pending_ones(stack: Callable[[str], Resources], stack_name: str) -> None:
-    found = run_all(stack(stack_name), OPTED_IN[stack_name])
-    assert {(v.policy, (v.urn or "").rsplit("::", 1)[-1]) for v in found} == EXPECTED_TODAY[stack_name]
-    assert len(found) == len(EXPECTED_TODAY[stack_name])  # one message per resource and rule
+@pytest.mark.parametrize("stack_name", sorted(OPTED_IN))
+def test_real_stacks_pass_every_rule(stack: Callable[[str], Resources], stack_name: str) -> None:
+    assert run_all(stack(stack_name), OPTED_IN[stack_name]) == []
+
+
+def test_each_stack_rule_judges_the_real_stack(stack: Callable[[str], Resources]) -> None:
+    """Passing is not vacuous: removing what the program renders for each rule fails it."""
+    prod = stack("prod")
+    stripped = prod.without(lambda r: r.name in {"museum-network-default-deny", "museum-network-egress",
+                                                 "events-web-pdb"})  # fmt: skip
+    stripped.named("docs-files-claim").props["metadata"]["annotations"].clear()
+    found = {(v.policy, (v.urn or "").rsplit("::", 1)[-1]) for v in run_all(stripped)}
+    assert found == {
+        (DEFAULT_DENY, "museum-namespace"),
+        (PDB_RULE, "events-web-deployment"),
+        ("data-is-retained", "docs-files-claim"),
+    }
 
 
 def test_every_rule_is_mandatory_and_documented() -> None:
@@ -123,12 +125,15 @@ def test_the_served_pack_judges_the_stack_and_defers_unknowns(
     assert {u for p, u in by_policy if p == "data-is-retained"} == {
         "docs-namespace", "docs-files-claim", "docs-db-database", "docs-backups-database"
     }  # fmt: skip
-    assert {u for p, u in by_policy if p == EGRESS_PENDING} == {
-        "shop-namespace",
-        "intranet-namespace",
-        "docs-namespace",
-    }
+    assert {p for p, _ in by_policy} == {"data-is-retained"}
     assert {d.enforcementLevel for d in diagnostics} == {proto.MANDATORY}
+    # A site namespace without its default deny and egress policies, judged by the served pack.
+    open_shop = [r for r in resources.items if r.name not in {"shop-network-default-deny", "shop-network-egress"}]
+    (deny,) = [
+        d for d in servicer.AnalyzeStack(stack_request(open_shop), None).diagnostics if d.policyName == DEFAULT_DENY
+    ]  # fmt: skip
+    assert deny.urn == resources.named("shop-namespace").urn and deny.enforcementLevel == proto.MANDATORY
+    assert "no NetworkPolicy denies egress by default" in deny.message
     # During a preview a value can be unknown; then the rule is reported as not run (advisory).
     claim = copy.deepcopy(resources.named("shop-files-claim"))
     claim.props["metadata"]["annotations"] = UNKNOWN_STRING_VALUE

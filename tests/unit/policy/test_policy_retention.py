@@ -9,12 +9,13 @@ import pulumi
 import pytest
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from flightdeck_policy.policies import stack_opted_in_sites
-from flightdeck_policy.retention import opted_in_sites
+from flightdeck_policy.policies import stack_of, stack_opted_in_sites
+from flightdeck_policy.retention import is_data, opted_in_sites
 from tests.unit.policy.policy_args import Resources, child, policies, run_stack
 
 RULE = "data-is-retained"
 ANNOTATION = "flightdeck.io/on-delete"
+SCHEDULE = "kubernetes:velero.io/v1:Schedule"
 
 
 def violations(resources: Resources, opted_in: Iterable[str] = ()) -> list[tuple[str, str]]:
@@ -25,6 +26,51 @@ def violations(resources: Resources, opted_in: Iterable[str] = ()) -> list[tuple
 @pytest.mark.parametrize(("stack_name", "opted_in"), [("local", []), ("prod", []), ("staging", ["docs"])])
 def test_real_stacks_pass(stack: Callable[[str], Resources], stack_name: str, opted_in: list[str]) -> None:
     assert violations(stack(stack_name), opted_in) == []
+
+
+DATA_KINDS = ["Backup", "Database", "Namespace", "PersistentVolumeClaim"]  # one of each per site
+
+
+@pytest.mark.parametrize("stack_name", ["local", "staging", "prod"])
+def test_every_data_object_of_the_real_stacks_is_judged(stack: Callable[[str], Resources], stack_name: str) -> None:
+    """Each site's namespace, claim, database Backup and database, the MariaDB namespace and the
+    (protected) MariaDB; no Velero Schedule owns its backups."""
+    resources = stack(stack_name)
+    data = stack_of(resources.stack_args())
+    judged = [r for r in data.resources if is_data(r)]
+    sites = {r.name for r in resources.of_type("flightdeck:site:Site")}
+    assert sorted((kind, site) for kind in DATA_KINDS for site in sites) == sorted(
+        (r.resource_type.rsplit(":", 1)[-1], data.site_of(r)) for r in judged if data.site_of(r) is not None
+    )
+    assert sorted(r.name for r in judged if data.site_of(r) is None) == [
+        "flightdeck-mysql-mariadb", "flightdeck-mysql-namespace"
+    ]  # fmt: skip
+    schedules = resources.of_type(SCHEDULE)
+    assert len(schedules) == len(sites) and {s.props["spec"]["useOwnerReferencesInBackup"] for s in schedules} == {
+        False
+    }
+
+
+def test_a_schedule_that_owns_its_backups_is_data(stack: Callable[[str], Resources]) -> None:
+    resources = stack("prod")
+    schedule = resources.named("museum-backups-velero")
+    schedule.props["spec"]["useOwnerReferencesInBackup"] = True
+    assert violations(resources) == [
+        ("museum-backups-velero",
+         "Schedule velero/site-museum (resource 'museum-backups-velero'): sets spec.useOwnerReferencesInBackup: "
+         "true, so Velero makes it the owner of every backup it creates and deleting it deletes them; set it to "
+         "false"),
+    ]  # fmt: skip
+    # Kept like any data object (retain, or delete once the site opted in), it passes.
+    schedule.props["metadata"]["annotations"] = {ANNOTATION: "delete"}
+    assert [urn for urn, _ in violations(resources)] == ["museum-backups-velero"]
+    assert violations(resources, opted_in=["museum"]) == []
+    schedule.props["metadata"]["annotations"] = {ANNOTATION: "retain"}
+    assert violations(resources) == []
+    # Unknown during a preview: judged on up.
+    schedule.props["spec"]["useOwnerReferencesInBackup"] = UNKNOWN_STRING_VALUE
+    with pytest.raises(UnknownValueError):
+        violations(resources)
 
 
 def test_an_object_without_the_marker_is_named(stack: Callable[[str], Resources]) -> None:

@@ -19,6 +19,8 @@ WORKLOAD_RULES = [
     "pinned-images",
 ]
 Mutation = Callable[[dict[str, Any]], None]
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CRON_JOB = "kubernetes:batch/v1:CronJob"
 
 
 @pytest.fixture
@@ -42,9 +44,9 @@ def messages(rule: str, resource: Resource) -> list[str]:
 @pytest.mark.parametrize("stack_name", ["local", "staging", "prod"])
 def test_every_real_workload_passes(stack: Callable[[str], Resources], stack_name: str, rule: str) -> None:
     resources = stack(stack_name)
-    workloads = resources.of_type("kubernetes:apps/v1:Deployment")
-    assert workloads
-    for resource in [*workloads, *resources.of_type("kubernetes:k8s.mariadb.com/v1alpha1:MariaDB")]:
+    deployments, cron_jobs = resources.of_type(DEPLOYMENT), resources.of_type(CRON_JOB)
+    assert deployments and len(cron_jobs) == len(deployments)  # every site runs its cron from the cluster
+    for resource in [*deployments, *cron_jobs, *resources.of_type("kubernetes:k8s.mariadb.com/v1alpha1:MariaDB")]:
         assert messages(rule, resource) == [], resource.name
 
 
@@ -207,3 +209,44 @@ def test_an_image_unknown_during_preview_defers_to_pulumi_policy(blog: Resource)
     pod(blog)["containers"].append({"name": "sidecar", "image": "busybox"})
     found = messages("pinned-images", blog)
     assert len(found) == 1 and "container 'sidecar' has untagged image 'busybox'" in found[0]
+
+
+def cron_pod(resource: Resource) -> dict[str, Any]:
+    spec: dict[str, Any] = resource.props["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return spec
+
+
+def test_the_cron_pods_are_restricted_like_the_web_pods(stack: Callable[[str], Resources]) -> None:
+    """Both CMSes' cron pods (WordPress: curl; Drupal: PHP with an init container) are judged."""
+    local = stack("local")
+    for name, containers in {"blog-web-cron": ["cron"], "wiki-web-cron": ["prepare-volume", "cron"]}.items():
+        job = local.named(name)
+        spec = cron_pod(job)
+        assert [c["name"] for c in (*spec.get("initContainers", []), *spec["containers"])] == containers
+        assert spec["securityContext"]["runAsNonRoot"] is True and "sysctls" not in spec["securityContext"]
+        for rule in WORKLOAD_RULES:
+            assert messages(rule, job) == [], (name, rule)
+    # The Drupal cron's init container is judged as well.
+    job = local.named("wiki-web-cron")
+    cron_pod(job)["initContainers"][0]["securityContext"]["runAsUser"] = 0
+    assert messages("no-root-containers", job) == [
+        "CronJob wiki/wiki-cron (resource 'wiki-web-cron'): container 'prepare-volume' runs as root (runAsUser: 0)"
+    ]
+
+
+@pytest.mark.parametrize(("rule", "mutate", "expected"), [
+    ("no-root-containers", _set("c.securityContext.runAsUser", 0), "container 'cron' runs as root (runAsUser: 0)"),
+    ("no-privilege-escalation", _set("c.securityContext.allowPrivilegeEscalation", None),
+     "container 'cron' does not set allowPrivilegeEscalation: false"),
+    ("no-privileged-containers", _set("c.securityContext.capabilities.add", ["NET_ADMIN"]),
+     "container 'cron' adds capability NET_ADMIN"),
+    ("no-host-namespaces", _set("p.hostNetwork", True), "the pod shares the node's network namespace"),
+    ("pinned-images", _set("c.image", "drupal"), "container 'cron' has untagged image 'drupal'"),
+])  # fmt: skip
+def test_a_violating_cron_pod_is_named(
+    stack: Callable[[str], Resources], rule: str, mutate: Mutation, expected: str
+) -> None:
+    job = stack("local").named("wiki-web-cron")
+    mutate(cron_pod(job))
+    (found,) = messages(rule, job)
+    assert found.startswith("CronJob wiki/wiki-cron (resource 'wiki-web-cron'): ") and expected in found, found
