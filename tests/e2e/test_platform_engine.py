@@ -13,17 +13,20 @@ The tests run in file order on one stack: each leaves it converged for the next.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes.dynamic import DynamicClient
 
 from flightdeck import stack_file
-from flightdeck.api import OperationResult
+from flightdeck.api import OperationFailedError, OperationResult
 from tests.e2e.conftest import LOCAL_MARIADB_NAMESPACE
-from tests.e2e.platform_rig import PlatformStack, Rig, changed_steps, wait_for
+from tests.e2e.platform_rig import REPO_ROOT, VENV, PlatformStack, Rig, changed_steps, wait_for
 from tests.e2e.sql_stack import Engine, can_login, databases, db_grants, server_writes
 from tools.mariadb_server import MariaDBServer
 from tools.render_stack import deploy, stack_file_config
@@ -310,6 +313,142 @@ def test_refresh_reports_manual_changes_and_up_repairs_them(
     assert local.up().changes == 0
 
 
+# -- the database cluster ------------------------------------------------------------------------
+
+
+def set_readers(local: PlatformStack, readers: int) -> None:
+    stack_file.edit(
+        local.stack_file, lambda doc: stack_file.set_key(doc.config["flightdeck:mysql"], "readerCount", readers)
+    )
+
+
+def test_readers_are_added_and_removed_in_place(local: PlatformStack, rig: Rig, dynamic: DynamicClient) -> None:
+    def mariadb() -> Any:
+        return kube_object(dynamic, "k8s.mariadb.com/v1alpha1", "MariaDB", "mariadb", "mariadb")
+
+    uid = mariadb().metadata.uid
+    secret_version = rig.core().read_namespaced_secret("blog-db", "blog").metadata.resource_version
+    for readers in (4, 2):
+        set_readers(local, readers)
+        steps = changed_steps(local.up())
+        assert steps == {"flightdeck-mysql-mariadb": "update"}, steps
+        current = mariadb()
+        assert current.metadata.uid == uid, "the same MariaDB resource, never a replacement"
+        assert current.spec.replicas == readers + 1
+        assert rig.apps().read_namespaced_stateful_set("mariadb", "mariadb").status.ready_replicas == readers + 1
+    # DB_HOST names the write Service, so the sites saw nothing of it.
+    assert rig.core().read_namespaced_secret("blog-db", "blog").metadata.resource_version == secret_version
+
+
+def test_a_change_that_would_lose_data_is_refused_before_anything_changes(
+    local: PlatformStack, rig: Rig, server: MariaDBServer
+) -> None:
+    def managed() -> dict[str, Any]:
+        # Every checkpoint write re-encrypts secrets with fresh nonces and rewrites the stack
+        # resource's source positions: compare what the resources hold, not those bytes.
+        return {
+            r["urn"]: masked((r.get("inputs"), r.get("outputs")))
+            for r in local.state_resources()
+            if r["type"] != "pulumi:pulumi:Stack"
+        }
+
+    before = managed()
+    original = local.stack_file.read_text()
+    stack_file.edit(
+        local.stack_file, lambda doc: stack_file.set_key(doc.config["flightdeck:kubernetes"], "namespacePrefix", "x-")
+    )
+    try:
+        with server_writes(server) as delta, pytest.raises(OperationFailedError) as refused:
+            local.up()
+    finally:
+        local.stack_file.write_text(original)
+    message = str(refused.value)
+    assert "kubernetes.namespacePrefix" in message and '"" → "x-"' in message
+    assert refused.value.result.changes == 0
+    after = managed()
+    assert set(after) == set(before), "no resource was added or removed"
+    changed = {urn.rsplit("::", 1)[-1]: (before[urn], after[urn]) for urn in before if before[urn] != after[urn]}
+    assert not changed, f"the state of {sorted(changed)} changed"
+    assert delta.nonzero == {}
+    assert not rig.exists(lambda: rig.core().read_namespace("x-blog"))
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # the engine's marker of an encrypted value
+
+
+def masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return "<secret>" if SECRET_SIG in value else {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v) for v in value]
+    return value
+
+
+def test_restore_refuses_a_live_site_without_force(local: PlatformStack, rig: Rig) -> None:
+    proc = cli(local, "restore", "blog", "-s", "local", "--json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--force" in proc.stdout + proc.stderr
+    velero = rig.custom().list_namespaced_custom_object("velero.io", "v1", "velero", "restores")
+    mariadb = rig.custom().list_namespaced_custom_object("k8s.mariadb.com", "v1alpha1", "mariadb", "restores")
+    assert velero["items"] == [] and mariadb["items"] == []
+
+
+# -- the operator CLI on this stack -------------------------------------------------------------
+
+
+def cli(local: PlatformStack, *argv: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV / "bin" / "python"), "-m", "flightdeck", *argv, "-C", str(local.work_dir)],
+        cwd=REPO_ROOT,
+        env={**os.environ, **local.settings().pulumi_env()},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    try:
+        document: dict[str, Any] = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(f"not JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
+    return document
+
+
+def test_cli_adds_rotates_and_removes_a_site_on_the_real_stack(
+    local: PlatformStack, rig: Rig, server: MariaDBServer, tmp_path: Path
+) -> None:
+    added = cli(local, "sites", "add", "events", "-s", "local", "--cms", "drupal", "--domain", "events.flightdeck.test",
+                "--replicas", "1", "--files-size", "1Gi", "--json")  # fmt: skip
+    document = as_json(added)
+    assert added.returncode == 0, added.stderr
+    assert document["edit"]["written"] is True
+    assert document["preview"]["summary"]["create"] >= 20, "the preview ran for real on the edited stack file"
+    assert cli(local, "up", "local", "--yes", "-q").returncode == 0
+    events = rig.secret_data("events", "events-db")
+    assert can_login(server, events["DB_USER"], events["DB_PASSWORD"])
+
+    rotated = cli(local, "rotate-password", "events", "-s", "local", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    assert as_json(rotated)["preview"]["summary"].get("replace") == 1
+    assert cli(local, "up", "local", "--yes", "-q").returncode == 0
+    assert rig.secret_data("events", "events-db")["DB_PASSWORD"] != events["DB_PASSWORD"]
+
+    removed = cli(local, "sites", "remove", "events", "-s", "local", "--no-preview")
+    assert removed.returncode == 0, removed.stderr
+    summary = tmp_path / "summary.md"
+    previewed = cli(local, "preview", "local", "--markdown", str(summary), "--fail-on-danger")
+    markdown = summary.read_text()
+    # The site's data stays (left in place); dropping its database account is the one dangerous step.
+    assert previewed.returncode == 3, previewed.stdout + previewed.stderr
+    lines = {line for line in markdown.splitlines() if line.startswith("- ")}
+    kept = [line for line in lines if "events-files-claim" in line or "events-db-database" in line]
+    assert len(kept) == 2 and all("retainOnDelete: the object is left in place" in line for line in kept), kept
+    assert [line for line in lines if "events-db-user" in line and line.startswith("- ⛔")], markdown
+    assert cli(local, "up", "local", "--yes", "-q").returncode == 0
+    assert "events" in databases(server, "events"), "the removed site's database is kept"
+
+
 # -- removal and teardown -----------------------------------------------------------------------
 
 
@@ -351,3 +490,15 @@ def test_state_and_engine_events_hold_no_plaintext_password(local: PlatformStack
     for secret in secrets:
         assert secret not in exported
         assert secret not in events
+
+
+def test_destroy_leaves_no_orphaned_mysql_users(local: PlatformStack, server: MariaDBServer) -> None:
+    pulumi = str(local.engine.cli_root / "bin" / "pulumi")
+    env = {**os.environ, **local.settings().pulumi_env()}
+    subprocess.run([pulumi, "state", "unprotect", "--all", "--yes", "--stack", local.name], cwd=local.work_dir,
+                   env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+    result = local.destroy()
+    assert result.succeeded
+    users = {str(user) for (user,) in server.query("SELECT User FROM mysql.user")}
+    assert users <= {"root", "rig", "repl", "mariadb.sys", "mysql", "healthcheck", ""}, users
+    assert "blog" in databases(server, "blog"), "retained databases outlive the stack"
