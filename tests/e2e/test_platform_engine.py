@@ -25,6 +25,7 @@ from kubernetes.dynamic import DynamicClient
 
 from flightdeck import stack_file
 from flightdeck.api import OperationFailedError, OperationResult
+from tests.e2e import platform_goldens
 from tests.e2e.conftest import LOCAL_MARIADB_NAMESPACE
 from tests.e2e.platform_rig import REPO_ROOT, VENV, PlatformStack, Rig, changed_steps, wait_for
 from tests.e2e.sql_stack import Engine, can_login, databases, db_grants, server_writes
@@ -311,6 +312,14 @@ def test_refresh_reports_manual_changes_and_up_repairs_them(
     wait_for("blog scaled back", lambda: rig.apps().read_namespaced_deployment("blog", "blog").spec.replicas == 2)
     assert rig.exists(lambda: rig.networking().read_namespaced_network_policy("ingress-controller-only", "wiki"))
     assert local.up().changes == 0
+
+
+def test_pr_summaries_of_real_previews_match_the_goldens(local: PlatformStack, rig: Rig) -> None:
+    secrets = {rig.secret_data(site, f"{site}-db")["DB_PASSWORD"] for site in ("blog", "wiki", "shop", "news")}
+    secrets.add(rig.secret_data("mariadb", "mariadb-root")["password"])
+    record = os.environ.get("FLIGHTDECK_RECORD_GOLDENS") == "1"
+    assert platform_goldens.record_or_compare(local, secrets, record) == {}
+    assert local.preview().changes == 0, "every scenario put the stack file back"
 
 
 # -- the database cluster ------------------------------------------------------------------------

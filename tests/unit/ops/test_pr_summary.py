@@ -1,4 +1,4 @@
-"""The PR preview summary: golden files (recorded from the real engine + hand-written Kubernetes) and rules."""
+"""The PR preview summary: golden files (recorded from the real engine and plugins) and rules."""
 
 from __future__ import annotations
 
@@ -14,6 +14,19 @@ from flightdeck.pr_summary import STATEFUL_TYPES, parse_digest, render, risks, s
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "previews"
 CASES = sorted(path.stem for path in GOLDEN.glob("*.json"))
+# A site removed (recorded from the real engine): everything of it goes, its data stays in place.
+K8S_SITE_REMOVED_QUIET = [
+    ("delete", name)
+    for name in (
+        "wiki-backups", "wiki-tls", "wiki-db", "wiki-network", "wiki", "wiki-files", "wiki-web",
+        "wiki-web-deployment", "wiki-web-cron", "wiki-tls-certificate", "wiki-web-config", "wiki-namespace",
+        "wiki-files-claim", "wiki-db-secret", "wiki-web-drupal-secret", "wiki-web-service",
+        "wiki-backups-database", "wiki-web-ingress", "wiki-network-cron-to-web", "wiki-network-database",
+        "wiki-network-default-deny", "wiki-network-egress", "wiki-network-egress-database",
+        "wiki-network-ingress", "wiki-network-web-from-cron", "wiki-web-pdb", "wiki-backups-velero",
+        "wiki-db-database", "wiki-db-grant-wiki.*", "wiki-db-password", "wiki-web-drupal-hash-salt",
+    )
+]  # fmt: skip
 # What each golden digest must yield: (dangerous, has errors, {(kind, name): dangerous}).
 EXPECTED: dict[str, tuple[bool, bool, dict[tuple[str, str], bool]]] = {
     "sql-create": (False, False, {}),
@@ -35,19 +48,17 @@ EXPECTED: dict[str, tuple[bool, bool, dict[tuple[str, str], bool]]] = {
         True,
         {("delete", "blog-db"): True, ("delete", "blog-user"): True, ("delete", "blog-grant"): False},
     ),
-    "k8s-handwritten": (
+    "k8s-site-removed": (
         True,
         False,
         {
-            ("replace", "blog-files"): True,
-            ("replace", "mariadb"): True,
-            ("delete", "oldsite"): True,
-            ("replace", "wiki-web"): False,
-            ("replace", "wiki-db-password"): False,
-            ("delete", "oldsite-cache"): False,
-            ("discard", "oldsite-config"): False,
+            **{(kind, name): False for kind, name in K8S_SITE_REMOVED_QUIET},
+            ("delete", "wiki-db-user"): True,
         },
     ),
+    "k8s-password-rotated": (False, False, {("replace", "blog-db-password"): False}),
+    "k8s-scaled-and-domain": (False, False, {}),
+    "k8s-refused-prefix": (False, True, {}),
 }
 
 
@@ -101,12 +112,28 @@ def test_markdown_starts_with_marker_for_comment_updates() -> None:
     assert pr_summary.marker("prod") in summary.markdown
 
 
+def test_a_removed_sites_data_is_reported_as_left_in_place() -> None:
+    kept = {r.name for r in render(load("k8s-site-removed")).risks if r.retained}
+    assert kept == {"wiki-namespace", "wiki-files-claim", "wiki-db-database", "wiki-backups-database"}
+
+
+def test_a_refused_change_shows_the_programs_reason() -> None:
+    summary = render(load("k8s-refused-prefix"), stack="golden")
+    assert summary.errors and "kubernetes.namespacePrefix" in summary.errors[0]
+    assert not summary.risks
+
+
 def test_delete_before_replace_noted() -> None:
-    (risk,) = [r for r in render(load("k8s-handwritten")).risks if r.name == "blog-files"]
-    assert risk.delete_before_replace
-    (risk,) = [r for r in render(load("k8s-handwritten")).risks if r.name == "mariadb"]
-    assert not risk.delete_before_replace
-    assert risk.reasons == ("spec.storage.storageClassName",)  # from detailedDiff when nothing else
+    pvc = "kubernetes:core/v1:PersistentVolumeClaim"
+    # pulumi-kubernetes deletes an object with an explicit name before creating its replacement.
+    steps = [step("delete-replaced", pvc, "blog-files"), step("create-replacement", pvc, "blog-files"),
+             step("create-replacement", "kubernetes:apps/v1:Deployment", "blog-web"),
+             step("replace", "kubernetes:apps/v1:Deployment", "blog-web", replaceReasons=["spec.selector"]),
+             step("delete-replaced", "kubernetes:apps/v1:Deployment", "blog-web")]  # fmt: skip
+    found = {r.name: r for r in render({"steps": steps}).risks}
+    assert found["blog-files"].delete_before_replace and found["blog-files"].dangerous
+    assert not found["blog-web"].delete_before_replace
+    assert found["blog-web"].reasons == ("spec.selector",)
 
 
 def step(op: str, typ: str, name: str, **extra: Any) -> dict[str, Any]:
