@@ -263,9 +263,11 @@ class Verifier:
                 "replication": {"enabled": True},
                 "storage": {"size": "1Gi"},
             },
-            "db",
+            # Not "db": the StatefulSet check below uses that name, and the kwok Stages standing in
+            # for mariadb-operator create a StatefulSet named after every MariaDB resource.
+            "cluster",
         )
-        got: Any = self.custom.get_namespaced_custom_object("k8s.mariadb.com", "v1alpha1", NS, "mariadbs", "db")
+        got: Any = self.custom.get_namespaced_custom_object("k8s.mariadb.com", "v1alpha1", NS, "mariadbs", "cluster")
         assert got["spec"]["replicas"] == 3 and got["spec"]["replication"]["enabled"], got
         # The CRD's CEL rule: Galera needs an odd replica count.
         bad = expect_invalid(

@@ -165,6 +165,44 @@ def test_site_workloads_volumes_and_routes_are_ready(deployed: OperationResult, 
         assert rig.networking().list_namespaced_network_policy(site).items
 
 
+def test_web_pods_spread_over_nodes_and_zones(deployed: OperationResult, rig: Rig) -> None:
+    nodes = {
+        node.metadata.name: node.metadata.labels["topology.kubernetes.io/zone"] for node in rig.core().list_node().items
+    }
+    for site in ("blog", "wiki"):
+        pods = rig.core().list_namespaced_pod(site, label_selector="app.kubernetes.io/component=web").items
+        placed = [pod.spec.node_name for pod in pods if pod.metadata.deletion_timestamp is None]
+        assert len(placed) == 2 and len(set(placed)) == 2, placed
+        assert len({nodes[name] for name in placed}) == 2, placed
+
+
+def test_a_job_from_each_cron_template_completes(deployed: OperationResult, rig: Rig) -> None:
+    from kubernetes import client
+
+    batch = client.BatchV1Api(rig.api())
+    for site in SITES:
+        cron = batch.read_namespaced_cron_job(f"{site}-cron", site)
+        assert cron.spec.concurrency_policy == "Forbid"
+        # What `kubectl create job --from=cronjob/...` does: the CronJob's own template.
+        template = client.ApiClient().sanitize_for_serialization(cron.spec.job_template)
+        job = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": f"{site}-cron-manual", "namespace": site, "labels": template["metadata"]["labels"]},
+            "spec": template["spec"],
+        }
+        batch.create_namespaced_job(site, job)
+    for site in SITES:
+        done = wait_for(
+            f"{site} cron job",
+            lambda site=site: (
+                (j := batch.read_namespaced_job_status(f"{site}-cron-manual", site)).status.succeeded and j
+            ),
+        )
+        assert done.spec.template.metadata.labels["app.kubernetes.io/component"] == "cron"
+        batch.delete_namespaced_job(f"{site}-cron-manual", site, propagation_policy="Background")
+
+
 def test_backup_schedules_start_at_the_planned_spread_times(
     deployed: OperationResult, local: PlatformStack, rig: Rig
 ) -> None:
@@ -322,6 +360,83 @@ def test_pr_summaries_of_real_previews_match_the_goldens(local: PlatformStack, r
     assert local.preview().changes == 0, "every scenario put the stack file back"
 
 
+def test_a_larger_upload_limit_reaches_ingress_and_php_and_rolls_the_pods(local: PlatformStack, rig: Rig) -> None:
+    before = rig.apps().read_namespaced_deployment("shop", "shop")
+    stack_file.edit(
+        local.stack_file, lambda doc: doc.update_site("shop", lambda s: stack_file.set_key(s, "maxUploadSize", "256Mi"))
+    )
+    steps = changed_steps(local.up())
+    assert set(steps) == {"shop-web-config", "shop-web-ingress", "shop-web-deployment"}, steps
+    ingress = rig.networking().read_namespaced_ingress("shop", "shop")
+    assert ingress.metadata.annotations["nginx.ingress.kubernetes.io/proxy-body-size"].startswith("257")
+    after = rig.apps().read_namespaced_deployment("shop", "shop")
+    digest = "flightdeck.io/config-digest"
+    assert after.spec.template.metadata.annotations[digest] != before.spec.template.metadata.annotations[digest]
+    assert after.status.updated_replicas == after.spec.replicas == after.status.ready_replicas
+
+
+# -- restore ------------------------------------------------------------------------------------
+
+BACKUP_TIME = "20261130013000"
+
+
+def store_finished_velero_backups(rig: Rig) -> None:
+    """What a night of Velero would have left: one finished Backup per site schedule (Velero's
+    CRDs have no status subresource, so the status is written with the object)."""
+    for site in ("blog", "wiki"):
+        name = f"site-{site}-{BACKUP_TIME}"
+        body = {
+            "apiVersion": "velero.io/v1",
+            "kind": "Backup",
+            "metadata": {"name": name, "namespace": "velero", "labels": {"velero.io/schedule-name": f"site-{site}"}},
+            "spec": {"includedNamespaces": [site], "storageLocation": "default"},
+        }
+        rig.custom().create_namespaced_custom_object("velero.io", "v1", "velero", "backups", body)
+        rig.custom().patch_namespaced_custom_object(
+            "velero.io", "v1", "velero", "backups", name,
+            {"status": {"phase": "Completed", "startTimestamp": "2026-11-30T01:30:00Z",
+                        "completionTimestamp": "2026-11-30T01:41:00Z"}},
+        )  # fmt: skip
+
+
+def restores(rig: Rig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    velero = rig.custom().list_namespaced_custom_object("velero.io", "v1", "velero", "restores")["items"]
+    database = rig.custom().list_namespaced_custom_object("k8s.mariadb.com", "v1alpha1", "mariadb", "restores")
+    return velero, database["items"]
+
+
+def test_restore_refuses_a_live_site_without_force(local: PlatformStack, rig: Rig) -> None:
+    store_finished_velero_backups(rig)
+    proc = cli(local, "restore", "blog", "-s", "local", "--json")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--force" in proc.stdout + proc.stderr
+    assert restores(rig) == ([], [])
+
+
+def test_restore_with_force_restores_that_site_only_and_brings_it_back(local: PlatformStack, rig: Rig) -> None:
+    proc = cli(local, "restore", "blog", "-s", "local", "--force", "--timeout", "300", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    velero, database = restores(rig)
+    assert len(velero) == 1 and len(database) == 1
+    assert velero[0]["spec"]["includedNamespaces"] == ["blog"]
+    assert velero[0]["spec"]["backupName"] == f"site-blog-{BACKUP_TIME}"
+    assert database[0]["spec"]["database"] == "blog"
+    assert database[0]["spec"]["backupRef"] == {"name": "site-blog"}
+    assert rig.apps().read_namespaced_deployment("blog", "blog").spec.replicas == 2, "back up after the restore"
+    assert rig.apps().read_namespaced_deployment("wiki", "wiki").spec.replicas == 2, "other sites untouched"
+    assert local.up().changes == 0, "the site came back exactly as the stack declares it"
+
+
+def test_restore_into_a_new_namespace_restores_only_the_files(local: PlatformStack, rig: Rig) -> None:
+    before_velero, before_database = restores(rig)
+    proc = cli(local, "restore", "wiki", "-s", "local", "--into", "wiki-copy", "--only", "files", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    velero, database = restores(rig)
+    assert len(database) == len(before_database)
+    (created,) = [r for r in velero if r["metadata"]["name"] not in {b["metadata"]["name"] for b in before_velero}]
+    assert created["spec"]["namespaceMapping"] == {"wiki": "wiki-copy"}
+
+
 # -- the database cluster ------------------------------------------------------------------------
 
 
@@ -391,15 +506,6 @@ def masked(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [masked(v) for v in value]
     return value
-
-
-def test_restore_refuses_a_live_site_without_force(local: PlatformStack, rig: Rig) -> None:
-    proc = cli(local, "restore", "blog", "-s", "local", "--json")
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "--force" in proc.stdout + proc.stderr
-    velero = rig.custom().list_namespaced_custom_object("velero.io", "v1", "velero", "restores")
-    mariadb = rig.custom().list_namespaced_custom_object("k8s.mariadb.com", "v1alpha1", "mariadb", "restores")
-    assert velero["items"] == [] and mariadb["items"] == []
 
 
 # -- the operator CLI on this stack -------------------------------------------------------------
