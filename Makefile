@@ -45,6 +45,9 @@ unit: setup
 integration: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
+e2e: setup-all
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
 ## test: everything CI runs: lint, types, then every test tier in one pytest run
 test: setup-all lint typecheck
 	$(PY) -m pytest tests $(PYTEST_ARGS)

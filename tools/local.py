@@ -216,12 +216,14 @@ def up(paths: LocalPaths) -> int:
     print(site_table(outputs.get("sites") or {}))
     mysql = outputs.get("mysql") or {}
     cluster = plane.read_state()
-    kubectl = Path(cluster.binaries["kube-apiserver"]).with_name("kubectl") if cluster else None
+    built = Path(cluster.binaries["kube-apiserver"]).with_name("kubectl") if cluster else None
+    # `python -m tools.k8s_toolchain` builds it (tools/setup.sh leaves it out); any kubectl works.
+    kubectl = built if built is not None and built.is_file() else "kubectl"
     print()
     print(f"database: {mysql.get('servers')} MariaDB server(s) behind {mysql.get('primaryHost')}:{mysql.get('port')}")
     print(f"  from here: mysql -h 127.0.0.1 -P {server.port} -u {RIG_ADMIN} -p   (password: "
           f"python -m tools.mariadb_server info --state-dir {paths.mariadb})")  # fmt: skip
-    print(f"  through the cluster: KUBECONFIG={kubeconfig} {kubectl or 'kubectl'} -n {namespace} "
+    print(f"  through the cluster: KUBECONFIG={kubeconfig} {kubectl} -n {namespace} "
           f"port-forward svc/{str(mysql.get('primaryHost', '')).split('.')[0]} 3306")  # fmt: skip
     print("  each site's credentials: the DB_* keys of the Secret <site>-db in the site's namespace")
     print('shell for pulumi/kubectl by hand: eval "$(python -m tools.local env)"; stop everything: make local-down')

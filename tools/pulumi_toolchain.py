@@ -9,7 +9,8 @@ piece                                  version     built from
                                                    (Go module proxy)
 ``pulumi-language-python`` + its two   3.259.0     upstream's sources, vendored unchanged in
 scripts (program runner, dynamic-                  ``$FLIGHTDECK_VENDOR_DIR/pulumi-python``
-provider host)                                     (default ``../shared/vendor``)
+provider host)                                     (default ``../shared/vendor``), linked with the
+                                                   engine's pkg/sdk (3.274.1)
 resource plugin ``kubernetes``         4.25.0      ``pulumi-kubernetes/provider/v4`` at the v4.25.0
                                                    commit (Go module proxy), in a wrapper module
 resource plugin ``random``             4.21.1      ``$FLIGHTDECK_VENDOR_DIR/pulumi-random`` plus two
@@ -417,21 +418,23 @@ LANGUAGE_HOST_SOURCE = "pulumi-python/sdk/python"
 LANGUAGE_HOST_FILES = ("pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
 
 
-def build_language_host(version: str, progress: Progress) -> Path:
-    """Upstream's ``pulumi-language-python`` (Go) and its two scripts; returns their folder."""
+def build_language_host(version: str, libraries: str, progress: Progress) -> Path:
+    """Upstream's ``pulumi-language-python`` (Go) at ``version`` and its two scripts, linked with
+    pkg/sdk at ``libraries`` (the engine's own version); returns their folder."""
     _need_go()
     source = _need_vendor(LANGUAGE_HOST_SOURCE)
     out_dir = language_host_dir(version)
     started = time.monotonic()
     work = _fresh_build_dir(f"language-python-v{version}")
     _copy_tree(source / "cmd" / "pulumi-language-python", work)
-    # Upstream builds it inside the pulumi repository (relative replaces of pkg and sdk); here
-    # both come from the proxy at the host's own release.
-    with Step(f"go mod tidy (language host v{version})", progress):
+    # Upstream builds it inside the pulumi repository (relative replaces of pkg and sdk), so a
+    # release's host links that release's pkg/sdk; here they come from the proxy at the engine's
+    # version, as in upstream's own release of that engine, and share its compiled packages.
+    with Step(f"go mod tidy (language host v{version} with pkg/sdk v{libraries})", progress):
         _run_logged(
             f"language-python-v{version}-mod",
             ["go", "mod", "edit", f"-dropreplace={PKG_MODULE}", f"-dropreplace={SDK_MODULE}",
-             f"-require={PKG_MODULE}@v{version}", f"-require={SDK_MODULE}@v{version}"],
+             f"-require={PKG_MODULE}@v{libraries}", f"-require={SDK_MODULE}@v{libraries}"],
             work, _go_env(), progress,
         )  # fmt: skip
         _run_logged(f"language-python-v{version}-tidy", ["go", "mod", "tidy"], work, _go_env(), progress)
@@ -452,9 +455,13 @@ def build_language_host(version: str, progress: Progress) -> Path:
         shutil.copyfile(source / relative, bin_dir / script)
     for name in LANGUAGE_HOST_FILES:
         (bin_dir / name).chmod(0o755)
-    Stamp(version).write(out_dir, started, source=str(source))
+    host_stamp(version, libraries).write(out_dir, started, source=str(source), libraries=f"v{libraries}")
     _rmtree(work)
     return bin_dir
+
+
+def host_stamp(version: str, libraries: str) -> Stamp:
+    return Stamp(f"{version}+pkg{libraries}")
 
 
 def install_language_host(host_bin: Path, cli_bin: Path) -> None:
@@ -658,8 +665,8 @@ def ensure(cli_version: str = CLI_VERSION, progress: Progress = _stderr_progress
             progress(f"[pulumi-toolchain] no pulumi v{cli_version} in {bin_dir}: building it from Go modules")
             bin_dir, source = build_cli(cli_version, progress), "built"
         host_dir = language_host_dir(LANGUAGE_HOST_VERSION)
-        if not Stamp(LANGUAGE_HOST_VERSION).matches(host_dir):
-            build_language_host(LANGUAGE_HOST_VERSION, progress)
+        if not host_stamp(LANGUAGE_HOST_VERSION, cli_version).matches(host_dir):
+            build_language_host(LANGUAGE_HOST_VERSION, cli_version, progress)
         install_language_host(host_dir / "bin", bin_dir)
         pulumi_home().mkdir(parents=True, exist_ok=True)
         toolchain = Toolchain(cli_version, str(bin_dir), str(pulumi_home()), source)

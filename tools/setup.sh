@@ -59,7 +59,7 @@ setup_toolchains() {
   step "Pulumi CLI, upstream's Python language host, kubernetes and random plugins (Go modules)"
   "$repo/.venv/bin/python" -m tools.pulumi_toolchain ensure || die toolchains "pulumi toolchain"
   step "etcd, kube-apiserver, controller-manager, scheduler, kwok (Go modules)"
-  "$repo/.venv/bin/python" -m tools.k8s_toolchain || die toolchains "kubernetes toolchain"
+  "$repo/.venv/bin/python" -m tools.k8s_toolchain --no-kubectl || die toolchains "kubernetes toolchain"
 }
 
 case "${1:-default}" in
