@@ -288,6 +288,15 @@ def go_mod_download(module: str, version: str) -> Path:
     return Path(info["Dir"])
 
 
+def go_build(
+    step: str, cwd: Path, package: str, out: Path, version_symbol: str, version: str, progress: Progress
+) -> None:
+    """``go build`` of one main package, version-stamped, stripped, reproducible paths."""
+    ldflags = f"-s -w -X {version_symbol}={version}"
+    argv = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(out), package]
+    _run_logged(step, argv, cwd, _go_env(), progress)
+
+
 def pulumi_version(binary: Path | str) -> str | None:
     try:
         proc = subprocess.run(
@@ -397,12 +406,15 @@ def build_cli(version: str, progress: Progress) -> Path:
     # No separate `go mod download`: it would fetch the whole module graph, including modules
     # cmd/pulumi never compiles; `go build` fetches only what it compiles.
     with Step(f"go build pulumi v{version} (cold: 5-15 min on 2 cores)", progress):
-        _run_logged(
+        go_build(
             f"build-pulumi-v{version}",
-            ["go", "build", "-v", "-trimpath", "-ldflags", f"-s -w -X {SDK_VERSION_SYMBOL}=v{version}",
-             "-o", str(partial), "./cmd/pulumi"],
-            work / "pkg", _go_env(), progress,
-        )  # fmt: skip
+            work / "pkg",
+            "./cmd/pulumi",
+            partial,
+            SDK_VERSION_SYMBOL,
+            f"v{version}",
+            progress,
+        )
     got = pulumi_version(partial)
     if got != version:
         raise ToolchainError(f"step 'check pulumi version': the built binary says {got!r}, expected {version}")
@@ -441,12 +453,8 @@ def build_language_host(version: str, libraries: str, progress: Progress) -> Pat
     bin_dir = out_dir / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     with Step(f"go build pulumi-language-python v{version} (cold: 2-5 min)", progress):
-        _run_logged(
-            f"build-language-python-v{version}",
-            ["go", "build", "-v", "-trimpath", "-ldflags", f"-s -w -X {SDK_VERSION_SYMBOL}={version}",
-             "-o", str(bin_dir / "pulumi-language-python"), "."],
-            work, _go_env(), progress,
-        )  # fmt: skip
+        host = bin_dir / "pulumi-language-python"
+        go_build(f"build-language-python-v{version}", work, ".", host, SDK_VERSION_SYMBOL, version, progress)
     # Module zips and our copies drop execute bits; the engine runs these directly.
     for script, relative in (
         ("pulumi-language-python-exec", "cmd/pulumi-language-python-exec"),
@@ -512,12 +520,7 @@ def build_kubernetes_plugin(version: str, progress: Progress) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     binary = out_dir / "pulumi-resource-kubernetes"
     with Step(f"go build pulumi-resource-kubernetes v{version} (cold: 10-20 min on 2 cores)", progress):
-        _run_logged(
-            f"build-kubernetes-v{version}",
-            ["go", "build", "-v", "-trimpath", "-ldflags", f"-s -w -X {KUBERNETES_VERSION_SYMBOL}={version}",
-             "-o", str(binary), "."],
-            work, _go_env(), progress,
-        )  # fmt: skip
+        go_build(f"build-kubernetes-v{version}", work, ".", binary, KUBERNETES_VERSION_SYMBOL, version, progress)
     Stamp(version).write(out_dir, started, module=f"{KUBERNETES_MODULE}@{pseudo}")
     _rmtree(work)
     return binary
@@ -568,12 +571,10 @@ def build_bridged_plugin(recipe: BridgedProvider, version: str, progress: Progre
     out_dir.mkdir(parents=True, exist_ok=True)
     binary = out_dir / f"pulumi-resource-{recipe.name}"
     with Step(f"go build pulumi-resource-{recipe.name} v{version} (cold: 3-10 min)", progress):
-        _run_logged(
-            f"build-{recipe.name}-v{version}",
-            ["go", "build", "-v", "-trimpath", "-ldflags", f"-s -w -X {recipe.version_symbol}={version}",
-             "-o", str(binary), f"./cmd/pulumi-resource-{recipe.name}"],
-            provider, _go_env(), progress,
-        )  # fmt: skip
+        main_package = f"./cmd/pulumi-resource-{recipe.name}"
+        go_build(
+            f"build-{recipe.name}-v{version}", provider, main_package, binary, recipe.version_symbol, version, progress
+        )
     Stamp(version).write(out_dir, started, source=str(source))
     _rmtree(work)
     return binary

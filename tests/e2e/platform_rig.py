@@ -142,6 +142,35 @@ class PlatformStack:
     def destroy(self) -> OperationResult:
         return self._record(self.flightdeck().destroy(self.name))
 
+    def destroy_everything(self) -> OperationResult:
+        """Unprotect every resource, then destroy: how a team tears a stack down on purpose.
+        Retained objects (site data) stay in the cluster and on the server."""
+        self.pulumi("state", "unprotect", "--all", "--yes")
+        return self.destroy()
+
+    def pulumi(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """``pulumi ARGV --stack <this stack>`` in the project copy with this stack's environment."""
+        return subprocess.run(
+            [str(self.engine.cli_root / "bin" / "pulumi"), *argv, "--stack", self.name],
+            cwd=self.work_dir,
+            env={**os.environ, **self.settings().pulumi_env()},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+
+    def cli(self, *argv: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """The ``flightdeck`` CLI (``python -m flightdeck``) on this project copy and stack environment."""
+        return subprocess.run(
+            [str(VENV / "bin" / "python"), "-m", "flightdeck", *argv, "-C", str(self.work_dir)],
+            cwd=REPO_ROOT,
+            env={**os.environ, **self.settings().pulumi_env()},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def outputs(self) -> dict[str, Any]:
         return {key: out.value for key, out in self.flightdeck().outputs(self.name).items()}
 
@@ -164,20 +193,20 @@ class PlatformStack:
             yaml.dump(document, handle)
 
     def export(self) -> dict[str, Any]:
-        proc = subprocess.run(
-            [str(self.engine.cli_root / "bin" / "pulumi"), "stack", "export", "--stack", self.name],
-            cwd=self.work_dir,
-            env={**os.environ, **self.settings().pulumi_env()},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
-        exported: dict[str, Any] = json.loads(proc.stdout)
+        exported: dict[str, Any] = json.loads(self.pulumi("stack", "export").stdout)
         return exported
 
     def state_resources(self) -> list[dict[str, Any]]:
         return list((self.export().get("deployment") or {}).get("resources") or [])
+
+
+def as_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The one JSON document a ``flightdeck --json`` command printed."""
+    try:
+        document: dict[str, Any] = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(f"not JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
+    return document
 
 
 def changed_steps(result: OperationResult) -> dict[str, str]:

@@ -14,11 +14,11 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from tests.e2e.platform_rig import as_json
 from tests.e2e.sql_stack import Engine
 from tests.e2e.test_ops_api import BASE_THINGS, REPO_ROOT, VENV, OpsProject, write_ops_project
 
@@ -39,14 +39,6 @@ def flightdeck(
         timeout=timeout,
         input=stdin,
     )
-
-
-def as_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    try:
-        document: dict[str, Any] = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"not JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
-    return document
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from flightdeck import stack_file
 from flightdeck.api import OperationFailedError, OperationResult
 from tests.e2e import platform_goldens
 from tests.e2e.conftest import LOCAL_MARIADB_NAMESPACE
-from tests.e2e.platform_rig import REPO_ROOT, VENV, PlatformStack, Rig, changed_steps, wait_for
+from tests.e2e.platform_rig import PlatformStack, Rig, as_json, changed_steps, wait_for
 from tests.e2e.sql_stack import Engine, can_login, databases, db_grants, server_writes
 from tools.mariadb_server import MariaDBServer
 from tools.render_stack import deploy, stack_file_config
@@ -407,14 +406,14 @@ def restores(rig: Rig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 def test_restore_refuses_a_live_site_without_force(local: PlatformStack, rig: Rig) -> None:
     store_finished_velero_backups(rig)
-    proc = cli(local, "restore", "blog", "-s", "local", "--json")
+    proc = local.cli("restore", "blog", "-s", "local", "--json")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--force" in proc.stdout + proc.stderr
     assert restores(rig) == ([], [])
 
 
 def test_restore_with_force_restores_that_site_only_and_brings_it_back(local: PlatformStack, rig: Rig) -> None:
-    proc = cli(local, "restore", "blog", "-s", "local", "--force", "--timeout", "300", "--json")
+    proc = local.cli("restore", "blog", "-s", "local", "--force", "--timeout", "300", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     velero, database = restores(rig)
     assert len(velero) == 1 and len(database) == 1
@@ -429,7 +428,7 @@ def test_restore_with_force_restores_that_site_only_and_brings_it_back(local: Pl
 
 def test_restore_into_a_new_namespace_restores_only_the_files(local: PlatformStack, rig: Rig) -> None:
     before_velero, before_database = restores(rig)
-    proc = cli(local, "restore", "wiki", "-s", "local", "--into", "wiki-copy", "--only", "files", "--json")
+    proc = local.cli("restore", "wiki", "-s", "local", "--into", "wiki-copy", "--only", "files", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     velero, database = restores(rig)
     assert len(database) == len(before_database)
@@ -511,48 +510,29 @@ def masked(value: Any) -> Any:
 # -- the operator CLI on this stack -------------------------------------------------------------
 
 
-def cli(local: PlatformStack, *argv: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV / "bin" / "python"), "-m", "flightdeck", *argv, "-C", str(local.work_dir)],
-        cwd=REPO_ROOT,
-        env={**os.environ, **local.settings().pulumi_env()},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def as_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    try:
-        document: dict[str, Any] = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(f"not JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}") from None
-    return document
-
-
 def test_cli_adds_rotates_and_removes_a_site_on_the_real_stack(
     local: PlatformStack, rig: Rig, server: MariaDBServer, tmp_path: Path
 ) -> None:
-    added = cli(local, "sites", "add", "events", "-s", "local", "--cms", "drupal", "--domain", "events.flightdeck.test",
+    added = local.cli("sites", "add", "events", "-s", "local", "--cms", "drupal", "--domain", "events.flightdeck.test",
                 "--replicas", "1", "--files-size", "1Gi", "--json")  # fmt: skip
     document = as_json(added)
     assert added.returncode == 0, added.stderr
     assert document["edit"]["written"] is True
     assert document["preview"]["summary"]["create"] >= 20, "the preview ran for real on the edited stack file"
-    assert cli(local, "up", "local", "--yes", "-q").returncode == 0
+    assert local.cli("up", "local", "--yes", "-q").returncode == 0
     events = rig.secret_data("events", "events-db")
     assert can_login(server, events["DB_USER"], events["DB_PASSWORD"])
 
-    rotated = cli(local, "rotate-password", "events", "-s", "local", "--json")
+    rotated = local.cli("rotate-password", "events", "-s", "local", "--json")
     assert rotated.returncode == 0, rotated.stderr
     assert as_json(rotated)["preview"]["summary"].get("replace") == 1
-    assert cli(local, "up", "local", "--yes", "-q").returncode == 0
+    assert local.cli("up", "local", "--yes", "-q").returncode == 0
     assert rig.secret_data("events", "events-db")["DB_PASSWORD"] != events["DB_PASSWORD"]
 
-    removed = cli(local, "sites", "remove", "events", "-s", "local", "--no-preview")
+    removed = local.cli("sites", "remove", "events", "-s", "local", "--no-preview")
     assert removed.returncode == 0, removed.stderr
     summary = tmp_path / "summary.md"
-    previewed = cli(local, "preview", "local", "--markdown", str(summary), "--fail-on-danger")
+    previewed = local.cli("preview", "local", "--markdown", str(summary), "--fail-on-danger")
     markdown = summary.read_text()
     # The site's data stays (left in place); dropping its database account is the one dangerous step.
     assert previewed.returncode == 3, previewed.stdout + previewed.stderr
@@ -560,7 +540,7 @@ def test_cli_adds_rotates_and_removes_a_site_on_the_real_stack(
     kept = [line for line in lines if "events-files-claim" in line or "events-db-database" in line]
     assert len(kept) == 2 and all("retainOnDelete: the object is left in place" in line for line in kept), kept
     assert [line for line in lines if "events-db-user" in line and line.startswith("- ⛔")], markdown
-    assert cli(local, "up", "local", "--yes", "-q").returncode == 0
+    assert local.cli("up", "local", "--yes", "-q").returncode == 0
     assert "events" in databases(server, "events"), "the removed site's database is kept"
 
 
@@ -608,12 +588,7 @@ def test_state_and_engine_events_hold_no_plaintext_password(local: PlatformStack
 
 
 def test_destroy_leaves_no_orphaned_mysql_users(local: PlatformStack, server: MariaDBServer) -> None:
-    pulumi = str(local.engine.cli_root / "bin" / "pulumi")
-    env = {**os.environ, **local.settings().pulumi_env()}
-    subprocess.run([pulumi, "state", "unprotect", "--all", "--yes", "--stack", local.name], cwd=local.work_dir,
-                   env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
-    result = local.destroy()
-    assert result.succeeded
+    assert local.destroy_everything().succeeded
     users = {str(user) for (user,) in server.query("SELECT User FROM mysql.user")}
     assert users <= {"root", "rig", "repl", "mariadb.sys", "mysql", "healthcheck", ""}, users
     assert "blog" in databases(server, "blog"), "retained databases outlive the stack"

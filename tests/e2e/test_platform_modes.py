@@ -48,17 +48,6 @@ def converge_and_check_no_op(stack: PlatformStack, server: Any) -> None:
     assert delta.nonzero == {}
 
 
-def destroy(stack: PlatformStack) -> None:
-    import os
-    import subprocess
-
-    pulumi = str(stack.engine.cli_root / "bin" / "pulumi")
-    env = {**os.environ, **stack.settings().pulumi_env()}
-    subprocess.run([pulumi, "state", "unprotect", "--all", "--yes", "--stack", stack.name], cwd=stack.work_dir,
-                   env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
-    assert stack.destroy().succeeded
-
-
 @pytest.fixture(scope="module")
 def direct(rig: Rig, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformStack]:
     root = tmp_path_factory.mktemp("direct-stack")
@@ -73,7 +62,7 @@ def direct(rig: Rig, engine: Engine, tmp_path_factory: pytest.TempPathFactory) -
     )  # fmt: skip
     stack = PlatformStack.create(rig, engine, root, "direct", source)
     yield stack
-    destroy(stack)
+    assert stack.destroy_everything().succeeded
 
 
 def test_direct_mode_deploys_a_single_server_stack_and_stays_a_no_op(direct: PlatformStack, rig: Rig) -> None:
@@ -105,7 +94,7 @@ def external(rig: Rig, engine: Engine, tmp_path_factory: pytest.TempPathFactory)
     selected = auto.Stack.create_or_select("external", stack.flightdeck().workspace())
     selected.set_config("flightdeck:mysqlAdminPassword", auto.ConfigValue(server.admin_password, secret=True))
     yield stack
-    destroy(stack)
+    assert stack.destroy_everything().succeeded
 
 
 def test_external_mode_deploys_against_a_server_it_does_not_manage(external: PlatformStack, rig: Rig) -> None:
