@@ -163,14 +163,17 @@ class Verifier:
             ),
         )
 
+        def claim_phases() -> list[str]:
+            claims = self.core.list_namespaced_persistent_volume_claim(NS, label_selector="app=db").items
+            return sorted(str(c.status.phase) if c.status else "" for c in claims)
+
         def ready() -> bool:
             st = self.apps.read_namespaced_stateful_set_status("db", NS).status
-            return st is not None and (st.ready_replicas or 0) == 3
+            # The scheduler places a pod once its claim names a volume; the PV controller writes the
+            # claim's Bound phase in a later update, so a Ready pod can briefly see a Pending claim.
+            return st is not None and (st.ready_replicas or 0) == 3 and claim_phases() == ["Bound"] * 3
 
-        took = wait_for("StatefulSet db readyReplicas=3", ready, 120)
-        claims = self.core.list_namespaced_persistent_volume_claim(NS, label_selector="app=db").items
-        phases = sorted(str(c.status.phase) if c.status else "" for c in claims)
-        assert phases == ["Bound"] * 3, phases
+        took = wait_for("StatefulSet db readyReplicas=3 and 3 Bound claims", ready, 120)
         return f"StatefulSet ready (3/3) with 3 Bound RWO claims after {took:.1f}s"
 
     def foreground_delete(self) -> str:
