@@ -37,6 +37,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,9 @@ PASSPHRASE = "flightdeck-bench"  # noqa: S105 - throwaway stacks of a benchmark
 STACK = "bench"
 PARTS = ("fleet", "baseline", "sql")
 RIG_ADMIN = "rig"
+PEER_MAX_CONNECTIONS = 5000
+# The components/ tree the programs run; --components swaps in another (an A/B of a change).
+COMPONENTS = [REPO_ROOT / "components"]
 
 
 def _progress(message: str) -> None:
@@ -92,7 +96,8 @@ def write_project(directory: Path, name: str, program: Path, python: Path, with_
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(program, directory / "__main__.py")
     if with_components:
-        os.symlink(REPO_ROOT / "components", directory / "components")
+        # The program and the dynamic-provider host both run in this folder and import from it.
+        os.symlink(COMPONENTS[0], directory / "components")
     venv = python.parent.parent
     (directory / "Pulumi.yaml").write_text(
         f"name: {name}\nruntime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
@@ -118,7 +123,6 @@ class Stack:
             **self.engine.env,
             "PULUMI_BACKEND_URL": f"file://{self.backend}",
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PYTHONPATH": str(REPO_ROOT),
             "NO_COLOR": "1",
             # --event-log is one of the CLI's debug commands (as the Automation API sets it).
             "PULUMI_DEBUG_COMMANDS": "true",
@@ -237,8 +241,15 @@ def rig(root: Path, sites: int, control_plane: bool) -> Iterator[Rig]:
 
 
 def run_fleet(
-    eng: Engine, bench_rig: Rig, root: Path, sites: int, repeat: int, preview_only: bool, parallel: int | None
-) -> dict[str, Any]:
+    eng: Engine,
+    bench_rig: Rig,
+    root: Path,
+    sites: int,
+    repeat: int,
+    preview_only: bool,
+    parallel: int | None,
+    result: dict[str, Any],
+) -> None:
     assert bench_rig.control_plane is not None
     server = bench_rig.fleet_server
     project = write_project(root / "fleet", "flightdeck", REPO_ROOT / "__main__.py", eng.python, True)
@@ -249,19 +260,18 @@ def run_fleet(
     stack.init(fleet.fleet_config(sites, "127.0.0.1", server.port))
     probe = CounterProbe(server)
     probe.calibrate()
-    result: dict[str, Any] = {"sites": sites, "preview": [], "up": [], "noop": [], "refresh": []}
+    result.update({"sites": sites, "preview": [], "up": [], "noop": [], "refresh": []})
     for i in range(repeat):
         result["preview"].append(measured(probe, lambda i=i: stack.preview(f"preview{i}")).to_dict())
     result["planned"] = _planned(stack.log_dir / f"fleet{sites}-preview0.events.jsonl")
     if preview_only:
-        return result
+        return
     result["up"].append(measured(probe, stack.up).to_dict())
     result["state_bytes"] = stack.state_bytes()
     for i in range(repeat):
         result["noop"].append(measured(probe, lambda i=i: stack.up(f"noop{i}")).to_dict())
     for i in range(repeat):
         result["refresh"].append(measured(probe, lambda i=i: stack.refresh(f"refresh{i}")).to_dict())
-    return result
 
 
 def _planned(event_log: Path) -> dict[str, int]:
@@ -291,8 +301,8 @@ def _planned(event_log: Path) -> dict[str, int]:
 
 def run_baseline(
     eng: Engine, bench_rig: Rig, root: Path, planned: Mapping[str, int], repeat: int, preview_only: bool,
-    parallel: int | None,
-) -> dict[str, Any]:  # fmt: skip
+    parallel: int | None, result: dict[str, Any],
+) -> None:  # fmt: skip
     assert bench_rig.control_plane is not None
     project = write_project(root / "baseline", "bench-baseline", PROGRAMS / "baseline" / "__main__.py",
                             eng.python, False)  # fmt: skip
@@ -303,15 +313,14 @@ def run_baseline(
     config_maps, randoms = planned["kubernetes"], planned["other"]
     stack.init({"bench-baseline:configMaps": config_maps, "bench-baseline:randoms": randoms,
                 "bench-baseline:kubeContext": "flightdeck-local"})  # fmt: skip
-    result: dict[str, Any] = {"configMaps": config_maps, "randoms": randoms, "preview": [], "up": [], "noop": []}
+    result.update({"configMaps": config_maps, "randoms": randoms, "preview": [], "up": [], "noop": []})
     for i in range(repeat):
         result["preview"].append(Measured(stack.preview(f"preview{i}")).to_dict())
     if preview_only:
-        return result
+        return
     result["up"].append(Measured(stack.up()).to_dict())
     for i in range(repeat):
         result["noop"].append(Measured(stack.up(f"noop{i}")).to_dict())
-    return result
 
 
 # SQL comparison cases: (label, program, kinds, sites multiplier)
@@ -355,11 +364,19 @@ def drop_prefixed(server: MariaDBServer, prefix: str) -> None:
         server.query(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def run_sql(eng: Engine, bench_rig: Rig, root: Path, sites: int, repeat: int, parallel: int | None) -> dict[str, Any]:
+def run_sql(
+    eng: Engine, bench_rig: Rig, root: Path, sites: int, repeat: int, parallel: int | None, result: dict[str, Any]
+) -> None:
     server = bench_rig.sql_server
+    # terraform-provider-mysql 1.9 (what pulumi-mysql 3.3.0 bridges) opens a new connection pool
+    # in every CRUD call and never closes it (mysql/provider.go connectToMySQL): two connections
+    # per database created, held until the plugin exits. With MariaDB's default max_connections
+    # (151) its `up` stalls at ~75 new databases, retrying for 5 minutes per resource; the
+    # comparison raises the limit so the peer can finish at all (recorded in the results).
+    server.query(f"SET GLOBAL max_connections = {PEER_MAX_CONNECTIONS}")
     probe = CounterProbe(server)
     probe.calibrate()
-    result: dict[str, Any] = {"sites": sites, "cases": {}, "findings": {}}
+    result.update({"sites": sites, "cases": {}, "findings": {}, "max_connections": PEER_MAX_CONNECTIONS})
     for r in range(repeat):
         for label, program, kinds, multiplier in SQL_CASES:
             prefix = f"b{r}{label.split('-')[0][:2]}{secrets.token_hex(2)}"
@@ -374,7 +391,6 @@ def run_sql(eng: Engine, bench_rig: Rig, root: Path, sites: int, repeat: int, pa
             stack.remove()
             drop_prefixed(server, prefix)
     result["findings"] = peer_findings(eng, bench_rig, root / "findings", parallel)
-    return result
 
 
 def peer_findings(eng: Engine, bench_rig: Rig, root: Path, parallel: int | None) -> dict[str, Any]:
@@ -442,6 +458,7 @@ def summary_table(results: Mapping[str, Any]) -> str:
             items = fleet_result.get(op) or []
             if not items:
                 continue
+
             writes = sum(sum((i.get("server") or {}).get("writes", {}).values()) for i in items) / len(items)
             rows.append([
                 f"flightdeck {sites} sites: {op}", _med(items, "seconds"), len(items),
@@ -462,6 +479,8 @@ def summary_table(results: Mapping[str, Any]) -> str:
         for label, case in sql["cases"].items():
             for op in ("create", "noop", "refresh"):
                 items = case[op]
+                if not items:
+                    continue
                 writes = sum(sum((i.get("server") or {}).get("writes", {}).values()) for i in items) / len(items)
                 per_site = _med(items, "server", "round_trips") / sites
                 rows.append(
@@ -481,6 +500,10 @@ def summary_table(results: Mapping[str, Any]) -> str:
     return fleet.markdown_table(header, rows)
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.engine_scale", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -491,35 +514,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--parallel", type=int, default=None, help="pulumi --parallel for up/refresh (default: engine's)")
     ap.add_argument("--out", type=Path, default=peer_toolchain.bench_cache() / "results")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, projects, state)")
+    ap.add_argument(
+        "--components",
+        type=Path,
+        default=None,
+        help="run another components/ tree, e.g. an older commit's (git archive REV components)",
+    )
     args = ap.parse_args(argv)
+    if args.components is not None:
+        COMPONENTS[0] = args.components.resolve()
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
         ap.error(f"unknown part(s) {', '.join(sorted(unknown))}")
+    # A SIGTERM (a CI timeout, `kill`) still stops the servers and the control plane.
+    signal.signal(signal.SIGTERM, _terminate)
     eng = engine()
     root = Path(tempfile.mkdtemp(prefix=f"fd-bench-{args.sites}-"))
     started = time.monotonic()
     results: dict[str, Any] = {
         "sites": args.sites, "repeat": args.repeat, "parallel": args.parallel, "preview_only": args.preview_only,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "parts": {},
+        "components": str(COMPONENTS[0]),
     }  # fmt: skip
     _progress(f"N={args.sites}, parts {parts}, work folder {root}")
     try:
         results["program_start"] = program_start(eng, args.sites, args.repeat)
         with rig(root, args.sites, control_plane="fleet" in parts or "baseline" in parts) as bench_rig:
             if "fleet" in parts:
-                results["parts"]["fleet"] = run_fleet(
-                    eng, bench_rig, root, args.sites, args.repeat, args.preview_only, args.parallel
-                )
+                run_fleet(eng, bench_rig, root, args.sites, args.repeat, args.preview_only, args.parallel,
+                          results["parts"].setdefault("fleet", {}))  # fmt: skip
             if "baseline" in parts:
                 planned = (results["parts"].get("fleet") or {}).get("planned")
                 if not planned:
                     raise SystemExit("the baseline part needs the fleet part (it registers as many resources)")
-                results["parts"]["baseline"] = run_baseline(
-                    eng, bench_rig, root, planned, args.repeat, args.preview_only, args.parallel
-                )
+                run_baseline(eng, bench_rig, root, planned, args.repeat, args.preview_only, args.parallel,
+                             results["parts"].setdefault("baseline", {}))  # fmt: skip
             if "sql" in parts:
-                results["parts"]["sql"] = run_sql(eng, bench_rig, root, args.sites, args.repeat, args.parallel)
+                run_sql(eng, bench_rig, root, args.sites, args.repeat, args.parallel,
+                        results["parts"].setdefault("sql", {}))  # fmt: skip
     finally:
         results["seconds"] = round(time.monotonic() - started, 1)
         args.out.mkdir(parents=True, exist_ok=True)
