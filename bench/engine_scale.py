@@ -66,6 +66,8 @@ RIG_ADMIN = "rig"
 PEER_MAX_CONNECTIONS = 5000
 # The components/ tree the programs run; --components swaps in another (an A/B of a change).
 COMPONENTS = [REPO_ROOT / "components"]
+# Extra engine environment for every operation (--env KEY=VALUE), e.g. PULUMI_SKIP_CHECKPOINTS=true.
+ENGINE_ENV: dict[str, str] = {}
 
 
 def _progress(message: str) -> None:
@@ -126,6 +128,7 @@ class Stack:
             "NO_COLOR": "1",
             # --event-log is one of the CLI's debug commands (as the Automation API sets it).
             "PULUMI_DEBUG_COMMANDS": "true",
+            **ENGINE_ENV,
             **self.extra_env,
         }
 
@@ -523,6 +526,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.components is not None:
         COMPONENTS[0] = args.components.resolve()
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            ap.error(f"--env takes KEY=VALUE, not {item!r}")
+        ENGINE_ENV[key] = value
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -535,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {
         "sites": args.sites, "repeat": args.repeat, "parallel": args.parallel, "preview_only": args.preview_only,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "parts": {},
-        "components": str(COMPONENTS[0]),
+        "components": str(COMPONENTS[0]), "engine_env": ENGINE_ENV,
     }  # fmt: skip
     _progress(f"N={args.sites}, parts {parts}, work folder {root}")
     try:
