@@ -162,8 +162,20 @@ class Stack:
         _progress(f"{self.label} {name}: {operation.seconds:.1f}s {status} {operation.changes or ''}")
         return operation
 
-    def preview(self, name: str = "preview") -> Operation:
-        return self._op(name, ["preview"])
+    def preview(self, name: str = "preview", fast: bool = False) -> Operation:
+        if not fast:
+            return self._op(name, ["preview"])
+        # The file backend installs a snapshot manager even for a preview (with a persister that
+        # discards) and re-serialises the whole deployment after every step: O(N^2) in the number
+        # of resources (pulumi pkg/v3 v3.274.1 backend/diy/backend.go "We always install one
+        # (even for preview and dry-run)", backend/snapshot.go saveSnapshot). Skipping checkpoints
+        # skips exactly that work; a preview persists nothing either way.
+        saved = dict(self.extra_env)
+        self.extra_env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+        try:
+            return self._op(name, ["preview"])
+        finally:
+            self.extra_env = saved
 
     def up(self, name: str = "up") -> Operation:
         return self._op(name, ["up", "--yes", "--skip-preview"])
@@ -252,6 +264,7 @@ def run_fleet(
     preview_only: bool,
     parallel: int | None,
     result: dict[str, Any],
+    preview_mode: str = "both",
 ) -> None:
     assert bench_rig.control_plane is not None
     server = bench_rig.fleet_server
@@ -263,10 +276,17 @@ def run_fleet(
     stack.init(fleet.fleet_config(sites, "127.0.0.1", server.port))
     probe = CounterProbe(server)
     probe.calibrate()
-    result.update({"sites": sites, "preview": [], "up": [], "noop": [], "refresh": []})
+    result.update({"sites": sites, "preview": [], "preview_fast": [], "up": [], "noop": [], "refresh": []})
+    first_log = ""
     for i in range(repeat):
-        result["preview"].append(measured(probe, lambda i=i: stack.preview(f"preview{i}")).to_dict())
-    result["planned"] = _planned(stack.log_dir / f"fleet{sites}-preview0.events.jsonl")
+        if preview_mode in ("default", "both"):
+            result["preview"].append(measured(probe, lambda i=i: stack.preview(f"preview{i}")).to_dict())
+            first_log = first_log or f"fleet{sites}-preview{i}"
+        if preview_mode in ("fast", "both"):
+            run = measured(probe, lambda i=i: stack.preview(f"preview-fast{i}", fast=True))
+            result["preview_fast"].append(run.to_dict())
+            first_log = first_log or f"fleet{sites}-preview-fast{i}"
+    result["planned"] = _planned(stack.log_dir / f"{first_log}.events.jsonl")
     if preview_only:
         return
     result["up"].append(measured(probe, stack.up).to_dict())
@@ -304,7 +324,7 @@ def _planned(event_log: Path) -> dict[str, int]:
 
 def run_baseline(
     eng: Engine, bench_rig: Rig, root: Path, planned: Mapping[str, int], repeat: int, preview_only: bool,
-    parallel: int | None, result: dict[str, Any],
+    parallel: int | None, result: dict[str, Any], preview_mode: str = "both",
 ) -> None:  # fmt: skip
     assert bench_rig.control_plane is not None
     project = write_project(root / "baseline", "bench-baseline", PROGRAMS / "baseline" / "__main__.py",
@@ -316,9 +336,13 @@ def run_baseline(
     config_maps, randoms = planned["kubernetes"], planned["other"]
     stack.init({"bench-baseline:configMaps": config_maps, "bench-baseline:randoms": randoms,
                 "bench-baseline:kubeContext": "flightdeck-local"})  # fmt: skip
-    result.update({"configMaps": config_maps, "randoms": randoms, "preview": [], "up": [], "noop": []})
+    result.update({"configMaps": config_maps, "randoms": randoms, "preview": [], "preview_fast": [], "up": [],
+                   "noop": []})  # fmt: skip
     for i in range(repeat):
-        result["preview"].append(Measured(stack.preview(f"preview{i}")).to_dict())
+        if preview_mode in ("default", "both"):
+            result["preview"].append(Measured(stack.preview(f"preview{i}")).to_dict())
+        if preview_mode in ("fast", "both"):
+            result["preview_fast"].append(Measured(stack.preview(f"preview-fast{i}", fast=True)).to_dict())
     if preview_only:
         return
     result["up"].append(Measured(stack.up()).to_dict())
@@ -457,7 +481,7 @@ def summary_table(results: Mapping[str, Any]) -> str:
     fleet_result = parts.get("fleet")
     baseline = parts.get("baseline")
     if fleet_result:
-        for op in ("preview", "up", "noop", "refresh"):
+        for op in ("preview", "preview_fast", "up", "noop", "refresh"):
             items = fleet_result.get(op) or []
             if not items:
                 continue
@@ -470,7 +494,7 @@ def summary_table(results: Mapping[str, Any]) -> str:
                 _med(items, "load_before"),
             ])  # fmt: skip
     if baseline:
-        for op in ("preview", "up", "noop"):
+        for op in ("preview", "preview_fast", "up", "noop"):
             items = baseline.get(op) or []
             if items:
                 rows.append([f"baseline ({baseline['configMaps']} + {baseline['randoms']}): {op}",
@@ -514,6 +538,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
     ap.add_argument("--preview-only", action="store_true", help="fleet and baseline: preview only")
+    ap.add_argument(
+        "--preview-mode",
+        choices=("default", "fast", "both"),
+        default="both",
+        help="previews as the engine ships, with PULUMI_SKIP_CHECKPOINTS=true (fast), or both",
+    )
     ap.add_argument("--parallel", type=int, default=None, help="pulumi --parallel for up/refresh (default: engine's)")
     ap.add_argument("--out", type=Path, default=peer_toolchain.bench_cache() / "results")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, projects, state)")
@@ -543,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {
         "sites": args.sites, "repeat": args.repeat, "parallel": args.parallel, "preview_only": args.preview_only,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "parts": {},
-        "components": str(COMPONENTS[0]), "engine_env": ENGINE_ENV,
+        "components": str(COMPONENTS[0]), "engine_env": ENGINE_ENV, "preview_mode": args.preview_mode,
     }  # fmt: skip
     _progress(f"N={args.sites}, parts {parts}, work folder {root}")
     try:
@@ -551,13 +581,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with rig(root, args.sites, control_plane="fleet" in parts or "baseline" in parts) as bench_rig:
             if "fleet" in parts:
                 run_fleet(eng, bench_rig, root, args.sites, args.repeat, args.preview_only, args.parallel,
-                          results["parts"].setdefault("fleet", {}))  # fmt: skip
+                          results["parts"].setdefault("fleet", {}), args.preview_mode)  # fmt: skip
             if "baseline" in parts:
                 planned = (results["parts"].get("fleet") or {}).get("planned")
                 if not planned:
                     raise SystemExit("the baseline part needs the fleet part (it registers as many resources)")
                 run_baseline(eng, bench_rig, root, planned, args.repeat, args.preview_only, args.parallel,
-                             results["parts"].setdefault("baseline", {}))  # fmt: skip
+                             results["parts"].setdefault("baseline", {}), args.preview_mode)  # fmt: skip
             if "sql" in parts:
                 run_sql(eng, bench_rig, root, args.sites, args.repeat, args.parallel,
                         results["parts"].setdefault("sql", {}))  # fmt: skip
