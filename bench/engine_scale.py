@@ -548,6 +548,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=peer_toolchain.bench_cache() / "results")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, projects, state)")
     ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra engine environment for every operation, e.g. PULUMI_SKIP_CHECKPOINTS=true",
+    )
+    ap.add_argument(
         "--components",
         type=Path,
         default=None,
