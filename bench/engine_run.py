@@ -62,6 +62,18 @@ def _ppid(pid: int) -> int | None:
     return int(rest[1]) if len(rest) > 1 else None
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of one process so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
+        return None
+    rest = stat[stat.rfind(")") + 2 :].split()
+    return (int(rest[11]) + int(rest[12])) / _CLOCK_TICKS if len(rest) > 12 else None
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def _hwm_kib(pid: int) -> int | None:
     status = _read(f"/proc/{pid}/status")
     if status is None:
@@ -79,6 +91,7 @@ class ProcessSampler:
         self.root = root
         self.interval = interval
         self.peak_kib: dict[str, int] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds last seen)
         self._members: dict[int, str | None] = {root: "engine"}
         self._strangers: set[int] = set()
         self._stop = threading.Event()
@@ -116,6 +129,9 @@ class ProcessSampler:
             hwm = _hwm_kib(pid)
             if hwm is not None and hwm > self.peak_kib.get(role, 0):
                 self.peak_kib[role] = hwm
+            cpu = _cpu_seconds(pid)
+            if cpu is not None:
+                self._cpu[pid] = (role, cpu)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -125,6 +141,13 @@ class ProcessSampler:
 
     def peak_mib(self) -> dict[str, float]:
         return {role: round(kib / 1024, 1) for role, kib in sorted(self.peak_kib.items())}
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time per role (as last sampled: up to one interval of a process's end is missed)."""
+        totals: dict[str, float] = {}
+        for role, seconds in self._cpu.values():
+            totals[role] = totals.get(role, 0.0) + seconds
+        return {role: round(seconds, 2) for role, seconds in sorted(totals.items())}
 
 
 @dataclass
@@ -136,6 +159,7 @@ class Operation:
     ok: bool
     load_before: float  # 1-minute load average when it started
     peak_mib: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     changes: dict[str, int] = field(default_factory=dict)  # the engine's summary: op -> count
     steps: dict[str, int] = field(default_factory=dict)  # resource steps by op (pre-events)
     errors: list[str] = field(default_factory=list)
@@ -148,6 +172,7 @@ class Operation:
             "ok": self.ok,
             "load_before": round(self.load_before, 2),
             "peak_mib": self.peak_mib,
+            "cpu_seconds": self.cpu_seconds,
             "changes": self.changes,
             "steps": self.steps,
             "errors": self.errors[:5],
@@ -225,6 +250,7 @@ def run_pulumi(
         ok=code == 0,
         load_before=load,
         peak_mib=sampler.peak_mib(),
+        cpu_seconds=sampler.cpu_seconds(),
         changes=changes,
         steps=steps,
         errors=errors,

@@ -62,7 +62,7 @@ def fleet_rows(results: Sequence[Mapping[str, Any]]) -> str:
     for result in sorted(results, key=lambda r: int(r["sites"])):
         part = result["parts"].get("fleet") or {}
         sites = int(result["sites"])
-        for op in ("preview", "up", "noop", "refresh"):
+        for op in ("preview", "preview_fast", "up", "noop", "refresh"):
             items = part.get(op) or []
             if not items:
                 continue
@@ -97,7 +97,7 @@ def baseline_rows(results: Sequence[Mapping[str, Any]]) -> str:
         base = result["parts"].get("baseline") or {}
         if not base:
             continue
-        for op in ("preview", "up", "noop"):
+        for op in ("preview", "preview_fast", "up", "noop"):
             ours, theirs = fleet_part.get(op) or [], base.get(op) or []
             if ours and theirs:
                 rows.append([int(result["sites"]), f"{base['configMaps']} ConfigMaps + {base['randoms']} random", op,
@@ -153,18 +153,23 @@ def sql_targets(result: Mapping[str, Any]) -> str:
 
 
 def growth(results: Sequence[Mapping[str, Any]]) -> str:
-    points: dict[int, float] = {}
-    memory: dict[int, float] = {}
-    for result in results:
-        items = (result["parts"].get("fleet") or {}).get("preview") or []
-        ok = [i for i in items if i.get("ok")]
-        if ok:
-            points[int(result["sites"])] = med(ok, "seconds")
-            memory[int(result["sites"])] = max(sum((i.get("peak_mib") or {}).values()) for i in ok)
-    if len(points) < 2:
-        return "(fewer than two fleet sizes with a preview)"
-    lines = [f"- preview time ~ N^{growth_exponent(points):.2f} over N = {sorted(points)}"]
-    lines.append(f"- summed peak RSS of all processes ~ N^{growth_exponent(memory):.2f}")
+    lines: list[str] = []
+    for op in ("preview", "preview_fast"):
+        points: dict[int, float] = {}
+        memory: dict[int, float] = {}
+        for result in results:
+            items = (result["parts"].get("fleet") or {}).get(op) or []
+            ok = [i for i in items if i.get("ok")]
+            if ok:
+                points[int(result["sites"])] = med(ok, "seconds")
+                memory[int(result["sites"])] = max(sum((i.get("peak_mib") or {}).values()) for i in ok)
+        if len(points) < 2:
+            lines.append(f"- {op}: fewer than two fleet sizes measured")
+            continue
+        lines.append(
+            f"- {op}: time ~ N^{growth_exponent(points):.2f}, summed peak RSS of all processes "
+            f"~ N^{growth_exponent(memory):.2f}, over N = {sorted(points)}"
+        )
     return "\n".join(lines)
 
 
