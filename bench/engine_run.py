@@ -241,6 +241,10 @@ def run_pulumi(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 code = proc.wait()
+            except BaseException:
+                proc.kill()  # interrupted (SIGTERM -> SystemExit): leave no engine behind
+                proc.wait()
+                raise
         seconds = time.perf_counter() - start
     changes, steps, errors = summarize_events(event_log)
     tail = "\n".join(output_log.read_text(errors="replace").splitlines()[-30:])
