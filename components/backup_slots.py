@@ -99,8 +99,20 @@ def _rank(*parts: str | int) -> bytes:
 
 
 def slot_preferences(job: str, slot_count: int) -> list[int]:
-    """Every slot, in the order ``job`` prefers them (rendezvous hashing)."""
-    return sorted(range(slot_count), key=lambda slot: _rank("slot", job, slot))
+    """Every slot, in the order ``job`` prefers them (rendezvous hashing).
+
+    The same order as sorting by ``_rank("slot", job, slot)``, computed from one hash of the
+    common prefix (``hashlib``'s ``copy()``): config validation ranks every slot for every
+    backup, 574,000 hashes for 1,000 sites over a day of five-minute slots.
+    """
+    prefix = hashlib.sha256(f"slot\x1f{job}\x1f".encode())
+
+    def rank(slot: int) -> bytes:
+        hasher = prefix.copy()
+        hasher.update(str(slot).encode())
+        return hasher.digest()
+
+    return sorted(range(slot_count), key=rank)
 
 
 def assign_slots(

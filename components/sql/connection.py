@@ -6,7 +6,12 @@
 * :func:`get_connection` keeps **one PyMySQL connection per thread and per spec**
   for the life of the provider process (the dynamic-provider gRPC server runs
   methods on a small thread pool; PyMySQL connections are not thread-safe).
-  Nothing here is reachable from a pickled provider.
+  A connection in use is handed out again without a ping: only one idle for
+  longer than :data:`PING_AFTER_IDLE_S` is pinged first (a deployment's calls
+  follow each other closely, and a ping is a round trip per statement); a
+  connection that died anyway fails its statement with a connection-lost error,
+  which the providers retry once on a fresh connection (every statement they
+  send is idempotent). Nothing here is reachable from a pickled provider.
 * ``mode: portForward`` reaches an in-cluster server from wherever ``pulumi``
   runs: it resolves the Service's selector to a Ready pod through the Kubernetes
   API and tunnels each client connection over the API server's port-forward
@@ -24,6 +29,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,6 +44,9 @@ DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_READ_TIMEOUT = 600
 # DDL waits behind a site's open transaction at most this long, then fails loudly.
 LOCK_WAIT_TIMEOUT = 60
+# A cached connection idle longer than this is pinged before reuse. Far below any server's
+# wait_timeout and a port-forward's idle limit, far above the gap between a deployment's calls.
+PING_AFTER_IDLE_S = 5.0
 
 
 class ConnectionConfigError(ValueError):
@@ -458,6 +467,14 @@ def _connections() -> dict[str, pymysql.connections.Connection[Any]]:
     return cache
 
 
+def _last_used() -> dict[str, float]:
+    stamps: dict[str, float] | None = getattr(_LOCAL, "last_used", None)
+    if stamps is None:
+        stamps = {}
+        _LOCAL.last_used = stamps
+    return stamps
+
+
 def _open(spec: ConnectionSpec) -> pymysql.connections.Connection[Any]:
     host, port = spec.host, spec.port
     forwarder: LocalForwarder | None = None
@@ -537,11 +554,17 @@ def _describe_error(exc: pymysql.err.MySQLError) -> str:
 def get_connection(spec: ConnectionSpec) -> pymysql.connections.Connection[Any]:
     """This thread's open connection for ``spec``; reconnects once if the cached one died."""
     cache = _connections()
+    stamps = _last_used()
     key = spec.cache_key()
+    now = time.monotonic()
     conn = cache.get(key)
     if conn is not None:
         try:
-            conn.ping(reconnect=False)
+            if not conn.open:
+                raise pymysql.err.InterfaceError(0, "closed")
+            if now - stamps.get(key, 0.0) > PING_AFTER_IDLE_S:
+                conn.ping(reconnect=False)
+            stamps[key] = now
             return conn
         except pymysql.err.MySQLError:
             cache.pop(key, None)
@@ -549,6 +572,7 @@ def get_connection(spec: ConnectionSpec) -> pymysql.connections.Connection[Any]:
                 conn.close()
     conn = _open(spec)
     cache[key] = conn
+    stamps[key] = time.monotonic()
     return conn
 
 

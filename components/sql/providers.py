@@ -27,8 +27,10 @@ import hashlib
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pymysql
@@ -103,6 +105,8 @@ WILDCARD_ROW_MARKER = "WILDCARD GRANT ROW"
 
 # Server errors that mean "there was nothing to revoke"; deleting a grant must not fail on them.
 _NO_SUCH_GRANT = {1141, 1147, 1403}
+# "Operation CREATE USER failed": the account (or a role of that name) exists already.
+_ACCOUNT_EXISTS = frozenset({1396})
 # Connection lost mid-call: safe to retry once because every statement here is idempotent.
 _CONNECTION_LOST = {2006, 2013, 2055}
 
@@ -154,21 +158,33 @@ class _Session:
             detail = f"{type(exc).__name__}: {exc}"
         return SQLProviderError(redact(f"{self.what} failed ({self.spec.describe()}): {detail}", self.secrets))
 
-    def execute(self, statement: sql.Statement, ignore: frozenset[int] = frozenset()) -> list[tuple[Any, ...]]:
+    def _call(
+        self,
+        statement: sql.Statement,
+        ignore: frozenset[int],
+        as_dicts: bool,
+        refused: tuple[frozenset[int], int] = (frozenset(), 0),
+    ) -> tuple[int, list[Any]]:
+        """(affected rows, result rows) of one statement on this thread's connection; a server
+        error in ``ignore`` gives ``(0, [])``, one in ``refused[0]`` gives ``(refused[1], [])``.
+
+        A connection lost mid-call is replaced and the statement sent once more: every statement
+        the providers send is idempotent, so a second run after a lost reply changes nothing.
+        """
         text, params = statement
+        cursor_class = pymysql.cursors.DictCursor if as_dicts else pymysql.cursors.Cursor
         for attempt in (1, 2):
+            conn = self._conn()
             try:
-                conn = get_connection(self.spec)
-            except SQLConnectionError as exc:
-                raise SQLProviderError(redact(f"{self.what}: {exc}", self.secrets)) from None
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(text, params)
-                    return list(cur.fetchall())
+                with conn.cursor(cursor_class) as cur:
+                    affected = cur.execute(text, params)
+                    return int(affected or 0), list(cur.fetchall())
             except pymysql.err.MySQLError as exc:
                 code = exc.args[0] if exc.args else None
                 if code in ignore:
-                    return []
+                    return 0, []
+                if code in refused[0]:
+                    return refused[1], []
                 if code in _CONNECTION_LOST or isinstance(exc, pymysql.err.InterfaceError):
                     discard_connection(self.spec)
                     if attempt == 1:
@@ -176,16 +192,21 @@ class _Session:
                 raise self._error(exc) from None
         raise AssertionError("unreachable")
 
+    def execute(self, statement: sql.Statement, ignore: frozenset[int] = frozenset()) -> list[tuple[Any, ...]]:
+        return self._call(statement, ignore, as_dicts=False)[1]
+
     def execute_dict(self, statement: sql.Statement) -> list[dict[str, Any]]:
-        text, params = statement
-        conn = self._conn()
-        try:
-            with conn.cursor(pymysql.cursors.DictCursor) as cur:
-                cur.execute(text, params)
-                return [dict(row) for row in cur.fetchall()]
-        except pymysql.err.MySQLError as exc:
-            discard_connection(self.spec)
-            raise self._error(exc) from None
+        return [dict(row) for row in self._call(statement, frozenset(), as_dicts=True)[1]]
+
+    def executed(self, statement: sql.Statement, unless: frozenset[int]) -> bool:
+        """Run a statement; False (nothing raised) when the server refused it with one of ``unless``."""
+        marker = -1
+        affected, _ = self._call(statement, frozenset(), as_dicts=False, refused=(unless, marker))
+        return affected != marker
+
+    def execute_affecting(self, statement: sql.Statement) -> int:
+        """Run a statement; the number of rows the server says it affected."""
+        return self._call(statement, frozenset(), as_dicts=False)[0]
 
     def _conn(self) -> pymysql.connections.Connection[Any]:
         try:
@@ -427,6 +448,10 @@ class DatabaseProvider(_SQLProvider):
 
     def _ensure(self, session: _Session, outs: dict[str, Any], creating: bool) -> None:
         name, charset, collation = outs["database"], outs["charset"], outs["collation"]
+        if creating and session.execute_affecting(sql.create_database(name, charset, collation)) == 1:
+            # One round trip for a new database: CREATE ... IF NOT EXISTS reports one affected row
+            # when it created the database and none (with a note) when it already existed.
+            return
         live = self._live(session, name)
         if live is None:
             session.execute(sql.create_database(name, charset, collation))
@@ -561,6 +586,13 @@ class UserProvider(_SQLProvider):
     def _ensure(self, session: _Session, outs: dict[str, Any], creating: bool, password_changed: bool) -> None:
         user, host, password = outs["user"], outs["host"], outs["password"]
         account = format_account(user, host)
+        if creating:
+            # One round trip for a new account; only an existing one (error 1396) is looked up and adopted.
+            create = sql.create_user(
+                user, host, password, outs["require_tls"], outs["max_user_connections"], if_not_exists=False
+            )
+            if session.executed(create, unless=_ACCOUNT_EXISTS):
+                return
         live = self._live(session, user, host)
         if live is None:
             session.execute(sql.create_user(user, host, password, outs["require_tls"], outs["max_user_connections"]))
@@ -638,6 +670,26 @@ class UserProvider(_SQLProvider):
             session.execute(sql.drop_user(outs["user"], outs["host"]))
 
 
+@dataclass(frozen=True)
+class _GrantState:
+    """An account's privileges on one grant target, as the server has them now."""
+
+    account_exists: bool
+    expansion: frozenset[str]  # what ALL means on this server for this kind of target
+    held: frozenset[str] = frozenset()  # via the exact row and a legacy row; {ALL} when complete
+    held_option: bool = False
+    exact: frozenset[str] = frozenset()  # via the exact (escaped) row only
+    exact_option: bool = False
+    legacy_exists: bool = False  # an unescaped-pattern row (a hand-written GRANT ... ON wp_blog.*)
+    legacy_held: frozenset[str] = frozenset()  # as the legacy row lists them (never collapsed)
+    legacy_option: bool = False
+
+
+# (connection cache key, database-level?) -> what ALL expands to on that server.
+_EXPANSIONS: dict[tuple[str, bool], frozenset[str]] = {}
+_EXPANSION_LOCK = threading.Lock()
+
+
 # ===================================================================================================
 class GrantProvider(_SQLProvider):
     """Privileges of one account on one database (or table); only deltas are applied."""
@@ -690,67 +742,107 @@ class GrantProvider(_SQLProvider):
 
     # -- live state -------------------------------------------------------------------------
     @staticmethod
-    def _db_row_privileges(session: _Session, statement: sql.Statement) -> tuple[set[str], bool, bool]:
-        """(privileges, grant option, row exists) of one mysql.db row."""
+    def _row_privileges(record: Mapping[str, Any]) -> tuple[set[str], bool]:
+        """(privileges, grant option) of one mysql.db row."""
         held: set[str] = set()
         grant_option = False
-        records = session.execute_dict(statement)
-        for record in records:
-            for column, value in record.items():
-                name = privilege_from_db_column(column)
-                if name is None or str(value).upper() != "Y":
-                    continue
-                if name == GRANT_OPTION:
-                    grant_option = True
-                else:
-                    held.add(name)
-        return held, grant_option, bool(records)
+        for column, value in record.items():
+            name = privilege_from_db_column(column)
+            if name is None or str(value).upper() != "Y":
+                continue
+            if name == GRANT_OPTION:
+                grant_option = True
+            else:
+                held.add(name)
+        return held, grant_option
 
-    def _legacy_row(self, session: _Session, outs: Mapping[str, Any]) -> tuple[set[str], bool, bool]:
-        """The unescaped-pattern row a hand-written ``GRANT ... ON wp_blog.*`` made, if any."""
-        database = outs["database"]
-        if outs["table"] != "*" or escape_grant_database(database) == database:
-            return set(), False, False
-        return self._db_row_privileges(
-            session, sql.select_database_grant(database, outs["user"], outs["host"], exact=False)
-        )
+    @staticmethod
+    def _expansion(session: _Session, table: str) -> frozenset[str]:
+        """What ALL means on this server for a database (``*``) or a table grant.
 
-    def _live(self, session: _Session, outs: Mapping[str, Any]) -> tuple[frozenset[str], bool, frozenset[str]]:
-        """(privileges held, grant option held, what ALL means here) for this grant's target.
-
-        Includes a legacy unescaped-pattern row: it grants access to this database too.
+        The privilege columns of ``mysql.db`` / the ``Table_priv`` set are the server's schema:
+        read once per server and provider process, not once per resource.
         """
-        user, host, database, table = outs["user"], outs["host"], outs["database"], outs["table"]
-        held: set[str] = set()
-        grant_option = False
+        key = (session.spec.cache_key(), table == "*")
+        with _EXPANSION_LOCK:
+            known = _EXPANSIONS.get(key)
+        if known is not None:
+            return known
         expansion: set[str] = set()
         if table == "*":
             for row in session.execute(sql.show_db_priv_columns()):
                 name = privilege_from_db_column(str(row[0]))
                 if name and name != GRANT_OPTION:
                     expansion.add(name)
-            held, grant_option, _ = self._db_row_privileges(session, sql.select_database_grant(database, user, host))
-            legacy, legacy_option, _ = self._legacy_row(session, outs)
-            held |= legacy
-            grant_option = grant_option or legacy_option
         else:
             for row in session.execute(sql.show_table_priv_column()):
                 for item in parse_set_definition(str(row[1])):
                     name = privilege_from_table_priv(item)
                     if name != GRANT_OPTION:
                         expansion.add(name)
-            for row in session.execute(sql.select_table_grant(database, table, user, host)):
-                for item in str(row[0] or "").split(","):
-                    if not item:
-                        continue
-                    name = privilege_from_table_priv(item)
-                    if name == GRANT_OPTION:
-                        grant_option = True
-                    else:
-                        held.add(name)
-        if expansion and held >= expansion:
-            held = {ALL}
-        return frozenset(held), grant_option, frozenset(expansion)
+        result = frozenset(expansion)
+        if result:
+            with _EXPANSION_LOCK:
+                _EXPANSIONS[key] = result
+        return result
+
+    def _state(self, session: _Session, outs: Mapping[str, Any]) -> _GrantState:
+        """The account and what it holds on this grant's target, in one statement for a database
+        grant (the account row joined with its exact and its unescaped-pattern mysql.db rows).
+
+        ``held`` includes a legacy unescaped-pattern row: it grants access to this database too.
+        """
+        user, host, database, table = outs["user"], outs["host"], outs["database"], outs["table"]
+        expansion = self._expansion(session, table)
+        if table == "*":
+            exact_pattern = escape_grant_database(database)
+            records = session.execute_dict(sql.select_account_database_grants(database, user, host))
+            if not records:
+                return _GrantState(account_exists=False, expansion=expansion)
+            exact: set[str] = set()
+            exact_option = legacy_option = legacy_exists = False
+            legacy: set[str] = set()
+            for record in records:
+                row_db = record.get("Db")
+                if row_db is None:
+                    continue  # the account has neither row
+                privileges, option = self._row_privileges(record)
+                if row_db == exact_pattern:
+                    exact, exact_option = privileges, option
+                elif exact_pattern != database and row_db == database:
+                    legacy, legacy_option, legacy_exists = privileges, option, True
+            return _GrantState(
+                account_exists=True,
+                expansion=expansion,
+                held=self._as_all(exact | legacy, expansion),
+                held_option=exact_option or legacy_option,
+                exact=self._as_all(exact, expansion),
+                exact_option=exact_option,
+                legacy_exists=legacy_exists,
+                legacy_held=frozenset(legacy),
+                legacy_option=legacy_option,
+            )
+        if not self._user_exists(session, user, host):
+            return _GrantState(account_exists=False, expansion=expansion)
+        table_held: set[str] = set()
+        table_option = False
+        for row in session.execute(sql.select_table_grant(database, table, user, host)):
+            for item in str(row[0] or "").split(","):
+                if not item:
+                    continue
+                name = privilege_from_table_priv(item)
+                if name == GRANT_OPTION:
+                    table_option = True
+                else:
+                    table_held.add(name)
+        as_all = self._as_all(table_held, expansion)
+        return _GrantState(
+            True, expansion, held=as_all, held_option=table_option, exact=as_all, exact_option=table_option
+        )
+
+    @staticmethod
+    def _as_all(held: set[str], expansion: frozenset[str]) -> frozenset[str]:
+        return frozenset({ALL} if expansion and held >= expansion else held)
 
     def _user_exists(self, session: _Session, user: str, host: str) -> bool:
         return bool(session.execute(sql.select_user(user, host)))
@@ -758,21 +850,20 @@ class GrantProvider(_SQLProvider):
     def _converge(self, session: _Session, outs: dict[str, Any], creating: bool) -> None:
         user, host, database, table = outs["user"], outs["host"], outs["database"], outs["table"]
         label = self._label(outs)
-        if not self._user_exists(session, user, host):
+        state = self._state(session, outs)
+        if not state.account_exists:
             raise SQLProviderError(
                 f"{session.what}: user {format_account(user, host)} does not exist; "
                 "create the MySQLUser first (pass its outputs, or depends_on)"
             )
         desired = normalize_privileges(outs["privileges"])
-        held, held_option, expansion = self._live(session, outs)
+        held, held_option, expansion = state.held, state.held_option, state.expansion
         if creating and (held or held_option):
             _log(f"grant {label}: adopting existing privileges {sorted_privileges(held)}")
-        legacy, legacy_option, legacy_exists = self._legacy_row(session, outs)
+        legacy_exists, legacy, legacy_option = state.legacy_exists, state.legacy_held, state.legacy_option
         if legacy_exists:
             # The privileges held via the wildcard row are not held via the exact row we manage.
-            exact, exact_option, _ = self._db_row_privileges(session, sql.select_database_grant(database, user, host))
-            held = frozenset({ALL} if expansion and exact >= expansion else exact)
-            held_option = exact_option
+            held, held_option = state.exact, state.exact_option
         to_grant, to_revoke = privilege_delta(held, desired, expansion)
         granted: list[sql.Statement] = []
         try:
@@ -843,11 +934,11 @@ class GrantProvider(_SQLProvider):
             outs["user"], outs["host"], outs["database"], outs["table"] = parse_grant_id(id_)
         what = f"read MySQLGrant {self._label(outs)}"
         with _scrubbed(what, self._secrets(props)):
-            session = _Session(self._spec(props), what, self._secrets(props))
-            if not self._user_exists(session, outs["user"], outs["host"]):
-                return ReadResult(None, {})
-            held, held_option, expansion = self._live(session, outs)
-            _, _, legacy_exists = self._legacy_row(session, outs)
+            state = self._state(_Session(self._spec(props), what, self._secrets(props)), outs)
+        if not state.account_exists:
+            return ReadResult(None, {})
+        held, held_option, expansion = state.held, state.held_option, state.expansion
+        legacy_exists = state.legacy_exists
         if not held and not held_option:
             return ReadResult(None, {})
         stored = normalize_privileges(outs.get("privileges") or [])

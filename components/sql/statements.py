@@ -87,10 +87,17 @@ def _user_options(require_tls: bool, max_user_connections: int) -> tuple[str, tu
     return f" {require} WITH MAX_USER_CONNECTIONS %s", (max_user_connections,)
 
 
-def create_user(user: str, host: str, password: str, require_tls: bool, max_user_connections: int) -> Statement:
-    """One statement, so a new account never exists without its password and limits."""
+def create_user(
+    user: str, host: str, password: str, require_tls: bool, max_user_connections: int, if_not_exists: bool = True
+) -> Statement:
+    """One statement, so a new account never exists without its password and limits.
+
+    ``if_not_exists=False`` fails with server error 1396 when the account exists, which lets a
+    caller create in one round trip and adopt only on that error.
+    """
     options, params = _user_options(require_tls, max_user_connections)
-    return f"CREATE USER IF NOT EXISTS %s@%s IDENTIFIED BY %s{options}", (user, host, password, *params)
+    guard = " IF NOT EXISTS" if if_not_exists else ""
+    return f"CREATE USER{guard} %s@%s IDENTIFIED BY %s{options}", (user, host, password, *params)
 
 
 def alter_user_password(user: str, host: str, password: str) -> Statement:
@@ -146,6 +153,20 @@ def select_database_grant(database: str, user: str, host: str, exact: bool = Tru
     )
 
 
+def select_account_database_grants(database: str, user: str, host: str) -> Statement:
+    """The account (no row: it does not exist) with its ``mysql.db`` rows for ``database``: the
+    exact (escaped) pattern and the unescaped one a hand-written grant makes, in one round trip.
+
+    An account without either row gives one row of NULLs; the caller tells the rows apart by
+    ``Db`` (a binary column: compared exactly).
+    """
+    return (
+        "SELECT d.* FROM mysql.user u LEFT JOIN mysql.db d ON d.User = %s AND d.Host = %s AND d.Db IN (%s, %s) "
+        "WHERE u.User = %s AND u.Host = %s",
+        (user, host, escape_grant_database(database), database, user, host),
+    )
+
+
 def select_table_grant(database: str, table: str, user: str, host: str) -> Statement:
     return (
         "SELECT Table_priv FROM mysql.tables_priv WHERE User = %s AND Host = %s AND Db = %s AND Table_name = %s",
@@ -175,6 +196,7 @@ __all__ = [
     "grant_target",
     "revoke",
     "revoke_grant_option",
+    "select_account_database_grants",
     "select_database",
     "select_database_grant",
     "select_table_grant",

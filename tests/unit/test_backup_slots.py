@@ -116,3 +116,15 @@ def test_window_wraps_past_midnight() -> None:
 def test_parse_clock_rejects(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_clock(bad)
+
+
+@given(
+    job=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40),
+    slot_count=st.integers(min_value=1, max_value=300),
+)
+def test_slot_preferences_are_the_rendezvous_order(job: str, slot_count: int) -> None:
+    """The prefix-hash shortcut ranks exactly as hashing each "slot", job, slot triple would."""
+    from components.backup_slots import _rank
+
+    expected = sorted(range(slot_count), key=lambda slot: _rank("slot", job, slot))
+    assert slot_preferences(job, slot_count) == expected

@@ -108,3 +108,14 @@ def test_lookups_are_parameterised() -> None:
     assert sql.select_user("u", "h")[1] == ("u", "h")
     assert sql.select_database_grant("a_b", "u", "h")[1] == ("u", "h", "a\\_b")
     assert sql.select_table_grant("a_b", "t", "u", "h")[1] == ("u", "h", "a_b", "t")
+    # one round trip for a database grant: the account, its exact (escaped) and its unescaped row
+    text, params = sql.select_account_database_grants("a_b", "u", "h")
+    assert params == ("u", "h", "a\\_b", "a_b", "u", "h")
+    assert text.count("%s") == len(params) and "'" not in text
+
+
+def test_create_user_without_the_guard_for_one_round_trip_creates() -> None:
+    guarded, params = sql.create_user("u", "%", "pw", False, 0)
+    bare, same = sql.create_user("u", "%", "pw", False, 0, if_not_exists=False)
+    assert guarded.startswith("CREATE USER IF NOT EXISTS %s@%s") and bare.startswith("CREATE USER %s@%s")
+    assert params == same
