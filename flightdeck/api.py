@@ -787,7 +787,7 @@ class Flightdeck:
                 note = "that process is gone: `flightdeck recover " + stack + "` clears it"
                 note += "" if not recover else " (not done: another lock is live)"
             described.append(f"{lock.describe()}, {note}")
-        return StackLockedError(stack, "the engine: " + "; ".join(described), 0.0, engine_locks=locks)
+        return StackLockedError(stack, "the engine's own lock: " + "; ".join(described), 0.0, engine_locks=locks)
 
     def _callbacks(self, recorder: _Recorder, on_output: OutputCallback | None) -> dict[str, Any]:
         def out(line: str) -> None:
@@ -1020,14 +1020,21 @@ def _parse_digest(lines: list[str]) -> dict[str, Any] | None:
     return pr_summary.parse_digest("\n".join(lines))
 
 
+# The line a Python traceback ends with: the exception's qualified name at column 0, then its message.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
+
+
 def _condense(message: str) -> str:
-    """An engine error without the provider's Python traceback (its last line says what went wrong)."""
+    """An engine error without the provider's Python traceback: what precedes it, and the
+    exception it ends with (its message may span lines: an API error quotes a response)."""
     text = message.strip().removeprefix("error: ")
     head, marker, trace = text.partition("Traceback (most recent call last):")
     if not marker:
         return text
-    last = next((line.strip() for line in reversed(trace.splitlines()) if line.strip()), "")
-    return (head.strip() + " " + last).strip()
+    lines = trace.splitlines()
+    start = next((i for i in range(len(lines) - 1, -1, -1) if _EXCEPTION_LINE.match(lines[i])), None)
+    tail = lines[start:] if start is not None else [next((x for x in reversed(lines) if x.strip()), "")]
+    return " ".join(part for part in (head.strip(), " ".join(x.strip() for x in tail if x.strip())) if part)
 
 
 def _running_pulumi(pid: int) -> bool:

@@ -52,9 +52,10 @@ def fake_pulumi(command: str = "sleep 30") -> subprocess.Popen[bytes]:
     while True:
         try:
             program = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0]
+            state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             return proc
-        if program in (b"pulumi", b""):  # exec'd, or exec'd and already exited
+        if program == b"pulumi" or state == "Z":  # exec'd, or exec'd and already exited
             return proc
         assert time.monotonic() < deadline
         time.sleep(0.01)
@@ -283,3 +284,19 @@ def test_refresh_steps_carry_their_detailed_diff_and_unchanged_ones_are_dropped(
         ("changed", "blog-web-deployment", ("spec.replicas",))
     ]
     assert "changed outside Pulumi" in summary.markdown and not summary.dangerous
+
+
+def test_a_provider_error_keeps_its_whole_exception_message() -> None:
+    # What a SQL provider reports when the port-forward's API call fails: the message spans lines.
+    message = (
+        "error: Exception calling application: \nTraceback (most recent call last):\n"
+        '  File "/x/providers.py", line 10, in create\n    raise SQLProviderError(msg)\n'
+        "components.sql.providers.SQLProviderError: create MySQLUser 'crash'@'%': cannot connect to the "
+        "MySQL/MariaDB server (mode=portForward, service=mariadb-write, namespace=mariadb, port=3306): "
+        "ApiException: (500)\nReason: Internal Server Error\nHTTP response body: error dialing backend\n)\n"
+    )
+    condensed = api._condense(message)
+    assert condensed.startswith("Exception calling application: components.sql.providers.SQLProviderError: create")
+    assert "service=mariadb-write" in condensed and condensed.endswith("error dialing backend )")
+    assert "Traceback" not in condensed and 'File "' not in condensed
+    assert api._condense("error: plain failure") == "plain failure"
