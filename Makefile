@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK ?= local
 PYTEST_ARGS ?=
 
-.PHONY: local local-down local-status render setup setup-all lint typecheck unit integration e2e test clean
+.PHONY: local local-down local-status render setup setup-all lint typecheck unit integration e2e faults test clean
 
 ## local: deploy the local default stack (Pulumi.local.yaml) for real through the engine and print the sites
 local: setup-all
@@ -47,6 +47,9 @@ integration: setup
 
 e2e: setup-all
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+faults: setup-all
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 ## test: everything CI runs: lint, types, then every test tier in one pytest run
 test: setup-all lint typecheck

@@ -157,11 +157,7 @@ class SiteBackups(pulumi.ComponentResource):
                 f"{name}-velero",
                 api_version="velero.io/v1",
                 kind="Schedule",
-                metadata={
-                    "name": velero_schedule_name(site),
-                    "namespace": backups.velero.namespace,
-                    "labels": site_labels(site),
-                },
+                metadata=object_meta(velero_schedule_name(site), backups.velero.namespace, site_labels(site)),
                 spec=velero_schedule_spec(site, namespace, plan.files_at, backups),
                 opts=child,
             )

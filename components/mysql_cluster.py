@@ -236,12 +236,13 @@ class MySQLCluster(pulumi.ComponentResource):
             f"{name}-mariadb",
             api_version=MARIADB_API,
             kind="MariaDB",
-            metadata={
-                **object_meta(cluster.name, cluster.namespace),
+            metadata=object_meta(
+                cluster.name,
+                cluster.namespace,
                 # SQL may only start once the servers are up, not merely declared: the engine
                 # waits for the operator's Ready condition (a fresh cluster takes minutes).
-                "annotations": {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "1800"},
-            },
+                annotations={"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "1800"},
+            ),
             spec=mariadb_spec(cluster, root_secret_name),
             opts=child.merge(keep).merge(pulumi.ResourceOptions(depends_on=[namespace, root_secret, *depends_on])),
         )

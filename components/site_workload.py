@@ -188,10 +188,9 @@ class SiteWorkload(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        ingress_meta = {**object_meta(site.name, namespace, labels), "annotations": ingress_annotations(site)}
         self.ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata=cast("k8s.meta.v1.ObjectMetaArgsDict", ingress_meta),
+            metadata=object_meta(site.name, namespace, labels, ingress_annotations(site)),
             spec=cast("k8s.networking.v1.IngressSpecArgsDict", ingress_spec(site, ingress_class, tls_secret)),
             opts=child.merge(pulumi.ResourceOptions(depends_on=[self.service])),
         )

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -42,14 +43,24 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pulumi import automation as auto
 
-from flightdeck import pr_summary
+from flightdeck import pr_summary, recovery
+from flightdeck.recovery import EngineLock, Recovery
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SECRET_MASK = "[secret]"  # noqa: S105 (the mask, not a password)
 
-Operation = Literal["preview", "up", "refresh", "destroy"]
+Operation = Literal["preview", "up", "refresh", "destroy", "drift", "recover"]
 EventKind = Literal[
-    "waiting-for-lock", "started", "step", "step-done", "step-failed", "diagnostic", "policy", "summary", "cancelled"
+    "waiting-for-lock",
+    "started",
+    "step",
+    "step-done",
+    "step-failed",
+    "diagnostic",
+    "policy",
+    "summary",
+    "cancelled",
+    "recovery",
 ]
 
 
@@ -75,11 +86,19 @@ class StackLockedError(FlightdeckError):
 
     exit_code = 4
 
-    def __init__(self, stack: str, holder: str, waited: float, lock_file: str | None = None) -> None:
+    def __init__(
+        self,
+        stack: str,
+        holder: str,
+        waited: float,
+        lock_file: str | None = None,
+        engine_locks: tuple[EngineLock, ...] = (),
+    ) -> None:
         self.stack = stack
         self.holder = holder
         self.waited = waited
         self.lock_file = lock_file
+        self.engine_locks = engine_locks
         super().__init__(f"stack {stack!r} is locked by {holder} (waited {waited:.0f}s)")
 
 
@@ -164,6 +183,8 @@ class OperationResult:
     outputs: dict[str, StackOutput] = field(default_factory=dict)
     duration_seconds: float = 0.0
     digest: dict[str, Any] | None = field(default=None, repr=False)
+    # What was cleared first: stale engine locks and pending operations of an interrupted update.
+    recovery: Recovery | None = None
 
     @property
     def changes(self) -> int:
@@ -194,8 +215,10 @@ class OperationResult:
             "diagnostics": [{"severity": d.severity, "message": d.message, "urn": d.urn} for d in self.diagnostics],
         }
 
-    def pr_summary(self, title: str = "Pulumi preview") -> pr_summary.Summary:
-        return pr_summary.render(self.preview_digest(), stack=self.stack, title=title)
+    def pr_summary(self, title: str = "Pulumi preview", drift: OperationResult | None = None) -> pr_summary.Summary:
+        """The PR comment; ``drift`` (a :meth:`Flightdeck.drift` result) adds what changed outside Pulumi."""
+        drift_digest = drift.preview_digest() if drift is not None else None
+        return pr_summary.render(self.preview_digest(), stack=self.stack, title=title, drift=drift_digest)
 
     def to_dict(self, show_secrets: bool = False) -> dict[str, Any]:
         return {
@@ -220,6 +243,7 @@ class OperationResult:
             "diagnostics": [{"severity": d.severity, "message": d.message, "urn": d.urn} for d in self.diagnostics],
             "outputs": {k: {"value": v.shown(show_secrets), "secret": v.secret} for k, v in self.outputs.items()},
             "durationSeconds": round(self.duration_seconds, 3),
+            **({"recovery": self.recovery.to_dict()} if self.recovery is not None else {}),
         }
 
 
@@ -394,7 +418,8 @@ def _step(metadata: auto.events.StepEventMetadata, status: str) -> ResourceStep:
         urn=metadata.urn,
         type=metadata.type or typ,
         name=name,
-        diffs=tuple(metadata.diffs or ()),
+        # A refresh reports its changed fields only in the detailed diff (no `diffs`).
+        diffs=tuple(metadata.diffs or (metadata.detailed_diff or {})),
         replace_reasons=tuple(metadata.keys or ()),
         protected=any(bool(s.protect) for s in states),
         retained=any(bool(getattr(s, "retain_on_delete", False)) for s in states),
@@ -435,7 +460,7 @@ class _Recorder:
             self.emit(converted)
 
     def _convert(self, event: auto.EngineEvent) -> OperationEvent | None:
-        planned = "planned" if self.operation == "preview" else "running"
+        planned = "planned" if self.operation in ("preview", "drift") else "running"
         with self.lock:
             if event.prelude_event is not None:
                 return self._event("started", event)
@@ -481,7 +506,8 @@ class _Recorder:
 
     def result(self, succeeded: bool, started: float, **extra: Any) -> OperationResult:
         with self.lock:
-            steps = [s for s in self.steps.values() if s.op != "same"]
+            # A refresh reports every unchanged resource as a `refresh` step: its `same`.
+            steps = [s for s in self.steps.values() if s.op not in ("same", "refresh")]
             summary = dict(self.summary) if self.summary is not None else {}
             if not summary:
                 for step in self.steps.values():
@@ -619,7 +645,13 @@ class Flightdeck:
         call: Callable[[auto.Stack, _Recorder], Any],
         on_event: EventCallback | None,
         lock_timeout: float | None,
-    ) -> tuple[Any, _Recorder, float]:
+        *,
+        recover: bool = False,
+    ) -> tuple[Any, _Recorder, float, Recovery | None]:
+        """Run ``call`` under the stack's lock. With ``recover``, what an interrupted update left
+        behind is cleared first (:mod:`flightdeck.recovery`): pending operations before the call,
+        a stale engine lock when the call meets one; either is reported as a ``recovery`` event
+        and in the result."""
         recorder = _Recorder(operation, stack, on_event)
         lock = self.stack_lock(stack, operation, lock_timeout)
         lock.on_wait = lambda holder: recorder.emit(
@@ -628,20 +660,134 @@ class Flightdeck:
         with lock:
             started = time.monotonic()
             selected = self._select(stack)
+            recovered = Recovery()
             try:
-                return call(selected, recorder), recorder, started
-            except auto.ConcurrentUpdateError:
-                raise StackLockedError(
-                    stack,
-                    "another update (the engine's own lock; if none is running, `pulumi cancel` clears it)",
-                    0.0,
-                ) from None
+                if recover:
+                    recovered = self._clear_pending(selected, stack, recorder)
+                cleared, raw = self._past_stale_locks(
+                    selected, stack, lambda: call(selected, recorder), recorder, recover
+                )
+                recovered = recovered.merged(Recovery(cleared_locks=cleared))
+                if recovered.pending:
+                    recovered = self._check_adopted(selected, recovered, recorder)
+                return raw, recorder, started, (None if recovered.empty else recovered)
+            except auto.ConcurrentUpdateError as error:
+                raise self._engine_locked(stack, recovery.parse_engine_locks(str(error)), recover) from None
             except auto.CommandError as error:
                 recorder.stderr.extend(str(error).splitlines()[-20:])
                 digest = _parse_digest(recorder.stdout) if operation == "preview" else None
                 result = recorder.result(False, started, digest=digest)
-                message = f"{operation} of {stack!r} failed: {recorder.failure_message()}"
+                result.recovery = None if recovered.empty else recovered
+                killed = _killed_by(str(error))
+                if killed is not None:
+                    message = (
+                        f"{operation} of {stack!r} failed: the pulumi CLI was killed by {killed} mid-{operation}; "
+                        f"the stack may hold its lock and pending operations: run `flightdeck {operation} {stack}` "
+                        f"again, it clears them first (or `flightdeck recover {stack}`)"
+                    )
+                else:
+                    message = f"{operation} of {stack!r} failed: {recorder.failure_message()}"
                 raise OperationFailedError(result, message) from None
+
+    # -- recovery from an interrupted update (flightdeck/recovery.py) -------------------------
+
+    def _export(self, selected: auto.Stack) -> dict[str, Any]:
+        """``pulumi stack export`` **without** ``--show-secrets``: secrets stay ciphertext.
+        (The Automation API's ``export_stack`` always passes ``--show-secrets``.)"""
+        workspace = selected.workspace
+        assert isinstance(workspace, auto.LocalWorkspace)
+        env = {**({"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}), **workspace.env_vars}
+        done = self._pulumi_command().run(["stack", "export", "--stack", selected.name], str(self.work_dir), env)
+        exported: dict[str, Any] = json.loads(done.stdout or "{}")
+        return exported
+
+    def _emit_recovery(self, recorder: _Recorder, message: str, severity: str = "info") -> None:
+        with recorder.lock:
+            recorder.diagnostics.append(Diagnostic(severity, message))
+        recorder.emit(
+            OperationEvent("recovery", recorder.operation, recorder.stack, message=message, severity=severity)
+        )
+
+    def _clear_pending(
+        self, selected: auto.Stack, stack: str, recorder: _Recorder, *, always: bool = False
+    ) -> Recovery:
+        """Clear the pending operations an interrupted update left: ``pulumi refresh
+        --clear-pending-creates --target <urn>...`` (see :mod:`flightdeck.recovery`). With
+        ``always``, the refresh runs with nothing pending too, which meets (and clears) a stale lock."""
+        deployment = self._export(selected).get("deployment")
+        pending = recovery.pending_operations(deployment)
+        if not pending and not always:
+            return Recovery()
+        targets = recovery.refresh_targets(pending, recovery.state_urns(deployment), recovery.root_urn(deployment))
+        if pending:
+            listed = ", ".join(op.describe() for op in pending)
+            self._emit_recovery(
+                recorder,
+                f"{len(pending)} pending operation(s) left by an interrupted update ({listed}): clearing them with "
+                "`pulumi refresh --clear-pending-creates`; the creates run again (adopting what exists) "
+                + ("in the next up" if recorder.operation == "recover" else f"in this {recorder.operation}"),
+            )
+        config_file = str(self.settings.config_file) if self.settings.config_file else None
+
+        def clear() -> Any:
+            return selected.refresh(
+                clear_pending_creates=True,
+                target=list(targets) or None,
+                show_secrets=False,
+                color=self.settings.color,
+                config_file=config_file,
+            )
+
+        cleared, _ = self._past_stale_locks(selected, stack, clear, recorder, True)
+        return Recovery(cleared_locks=cleared, pending=pending, refreshed=targets)
+
+    def _past_stale_locks(
+        self, selected: auto.Stack, stack: str, call: Callable[[], Any], recorder: _Recorder, recover: bool
+    ) -> tuple[tuple[EngineLock, ...], Any]:
+        """``call()``; when the engine refuses because of locks that are all stale (this host, no
+        such ``pulumi`` process any more), ``pulumi cancel`` removes them and ``call`` runs once
+        more. Any other lock raises :class:`StackLockedError` naming its holder."""
+        try:
+            return (), call()
+        except auto.ConcurrentUpdateError as error:
+            locks = recovery.parse_engine_locks(str(error))
+            if not (recover and recovery.all_stale(locks, socket.gethostname(), _running_pulumi)):
+                raise self._engine_locked(stack, locks, recover) from None
+        for lock in locks:
+            self._emit_recovery(recorder, f"removing the stale engine lock of {lock.describe()}: that process is gone")
+        # `pulumi cancel` on a DIY backend deletes the stack's lock files (CancelCurrentUpdate).
+        selected.cancel()
+        return locks, call()
+
+    def _check_adopted(self, selected: auto.Stack, recovered: Recovery, recorder: _Recorder) -> Recovery:
+        after = recovery.state_urns(self._export(selected).get("deployment"))
+        missing = recovery.unadopted(recovered.pending, after)
+        recovered = replace(recovered, unadopted=missing)
+        for op in missing:
+            self._emit_recovery(
+                recorder,
+                f"{op.describe()} was being created by the interrupted update and is not declared any more: it may "
+                "exist without being managed; check it and delete it by hand",
+                "warning",
+            )
+        return recovered
+
+    def _engine_locked(self, stack: str, locks: tuple[EngineLock, ...], recover: bool) -> StackLockedError:
+        if not locks:
+            holder = "another update (the engine's own lock; if none is running, `pulumi cancel` clears it)"
+            return StackLockedError(stack, holder, 0.0)
+        host = socket.gethostname()
+        described = []
+        for lock in locks:
+            if lock.host != host:
+                note = "on another host: if that run is gone, `pulumi cancel` clears it"
+            elif _running_pulumi(lock.pid):
+                note = "still running"
+            else:
+                note = "that process is gone: `flightdeck recover " + stack + "` clears it"
+                note += "" if not recover else " (not done: another lock is live)"
+            described.append(f"{lock.describe()}, {note}")
+        return StackLockedError(stack, "the engine's own lock: " + "; ".join(described), 0.0, engine_locks=locks)
 
     def _callbacks(self, recorder: _Recorder, on_output: OutputCallback | None) -> dict[str, Any]:
         def out(line: str) -> None:
@@ -685,7 +831,7 @@ class Flightdeck:
                 json=True, refresh=refresh or None, target=targets, policy_packs=policy_packs or None, **callbacks
             )
 
-        raw, recorder, started = self._run("preview", stack, call, on_event, lock_timeout)
+        raw, recorder, started, _ = self._run("preview", stack, call, on_event, lock_timeout)
         digest = _parse_digest(recorder.stdout) or _parse_digest(raw.stdout.splitlines())
         result = recorder.result(True, started, digest=digest)
         result.summary = _op_map(raw.change_summary) or result.summary
@@ -702,9 +848,20 @@ class Flightdeck:
         message: str | None = None,
         lock_timeout: float | None = None,
         policy_packs: list[str] | None = None,
+        recover: bool = True,
+        continue_on_error: bool = True,
     ) -> OperationResult:
         """Deploy; ``result.outputs`` holds the stack outputs afterwards. ``policy_packs`` as for
-        ``preview``: a mandatory violation stops the update before the offending resource changes."""
+        ``preview``: a mandatory violation stops the update before the offending resource changes.
+
+        ``recover``: first clear what an interrupted update left (a stale engine lock, pending
+        operations; :mod:`flightdeck.recovery`), reported in ``result.recovery``. A CI retry of a
+        killed ``up`` is then just another ``up``.
+
+        ``continue_on_error`` (``--continue-on-error``): a resource that fails does not stop the
+        others; what depends on it is skipped. One site's broken create never holds back every
+        other site's change; the update still fails and names what failed.
+        """
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
             if refresh:
@@ -715,10 +872,11 @@ class Flightdeck:
                 message=message,
                 show_secrets=False,
                 policy_packs=policy_packs or None,
+                continue_on_error=continue_on_error or None,
                 **self._callbacks(recorder, on_output),
             )
 
-        return self._run_update("up", stack, call, on_event, lock_timeout, with_outputs=True)
+        return self._run_update("up", stack, call, on_event, lock_timeout, with_outputs=True, recover=recover)
 
     def refresh(
         self,
@@ -727,13 +885,14 @@ class Flightdeck:
         on_event: EventCallback | None = None,
         on_output: OutputCallback | None = None,
         lock_timeout: float | None = None,
+        recover: bool = True,
     ) -> OperationResult:
-        """Read every resource back from the cluster/servers and update the state."""
+        """Read every resource back from the cluster/servers and update the state (``recover`` as for ``up``)."""
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
             return selected.refresh(show_secrets=False, **self._callbacks(recorder, on_output))
 
-        return self._run_update("refresh", stack, call, on_event, lock_timeout)
+        return self._run_update("refresh", stack, call, on_event, lock_timeout, recover=recover)
 
     def destroy(
         self,
@@ -742,13 +901,54 @@ class Flightdeck:
         on_event: EventCallback | None = None,
         on_output: OutputCallback | None = None,
         lock_timeout: float | None = None,
+        recover: bool = True,
     ) -> OperationResult:
-        """Delete every resource of the stack (protected resources make it fail)."""
+        """Delete every resource of the stack (protected resources make it fail; ``recover`` as
+        for ``up``: a create the interrupted update left pending is then reported as unadopted)."""
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
             return selected.destroy(show_secrets=False, **self._callbacks(recorder, on_output))
 
-        return self._run_update("destroy", stack, call, on_event, lock_timeout)
+        return self._run_update("destroy", stack, call, on_event, lock_timeout, recover=recover)
+
+    def drift(
+        self,
+        stack: str,
+        *,
+        on_event: EventCallback | None = None,
+        on_output: OutputCallback | None = None,
+        lock_timeout: float | None = None,
+    ) -> OperationResult:
+        """What changed outside Pulumi since the last deployment (``pulumi refresh --preview-only``):
+        changes nothing. ``result.steps`` holds each drifted resource: op ``update`` (``diffs``: the
+        fields changed by hand, e.g. ``spec.replicas``) or ``delete`` (deleted by hand); the next
+        ``up`` sets them back. ``preview.pr_summary(drift=result)`` lists them in the PR comment."""
+
+        def call(selected: auto.Stack, recorder: _Recorder) -> Any:
+            return selected.preview_refresh(**self._callbacks(recorder, on_output))
+
+        raw, recorder, started, _ = self._run("drift", stack, call, on_event, lock_timeout)
+        result = recorder.result(True, started)
+        result.summary = _op_map(raw.change_summary) or result.summary
+        return result
+
+    def recover(
+        self, stack: str, *, on_event: EventCallback | None = None, lock_timeout: float | None = None
+    ) -> Recovery:
+        """Clear what an interrupted update left, deploying nothing: a stale engine lock and the
+        pending operations (:mod:`flightdeck.recovery`). ``up``, ``refresh`` and ``destroy`` do
+        this themselves unless ``recover=False``; this is for looking first."""
+
+        def call(selected: auto.Stack, recorder: _Recorder) -> Recovery:
+            return self._clear_pending(selected, stack, recorder, always=True)
+
+        found, *_ = self._run("recover", stack, call, on_event, lock_timeout)
+        recovered: Recovery = found
+        return recovered
+
+    def pending_operations(self, stack: str) -> tuple[recovery.PendingOperation, ...]:
+        """The operations an interrupted update started and never finished (no lock: read only)."""
+        return recovery.pending_operations(self._export(self._select(stack)).get("deployment"))
 
     def _run_update(
         self,
@@ -759,15 +959,17 @@ class Flightdeck:
         lock_timeout: float | None,
         *,
         with_outputs: bool = False,
+        recover: bool = False,
     ) -> OperationResult:
         """Run an up/refresh/destroy and summarise it from the engine's own change counts."""
-        raw, recorder, started = self._run(kind, stack, call, on_event, lock_timeout)
+        raw, recorder, started, recovered = self._run(kind, stack, call, on_event, lock_timeout, recover=recover)
         result = (
             recorder.result(True, started, outputs=_outputs(raw.outputs))
             if with_outputs
             else recorder.result(True, started)
         )
         result.summary = _op_map(raw.summary.resource_changes) or result.summary
+        result.recovery = recovered
         return result
 
     def kube_access(self, stack: str) -> KubeAccess:
@@ -818,14 +1020,56 @@ def _parse_digest(lines: list[str]) -> dict[str, Any] | None:
     return pr_summary.parse_digest("\n".join(lines))
 
 
+# The line a Python traceback ends with: the exception's qualified name at column 0, then its message.
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
+
+
 def _condense(message: str) -> str:
-    """An engine error without the provider's Python traceback (its last line says what went wrong)."""
+    """An engine error without the provider's Python traceback: what precedes it, and the
+    exception it ends with (its message may span lines: an API error quotes a response)."""
     text = message.strip().removeprefix("error: ")
     head, marker, trace = text.partition("Traceback (most recent call last):")
     if not marker:
         return text
-    last = next((line.strip() for line in reversed(trace.splitlines()) if line.strip()), "")
-    return (head.strip() + " " + last).strip()
+    lines = trace.splitlines()
+    start = next((i for i in range(len(lines) - 1, -1, -1) if _EXCEPTION_LINE.match(lines[i])), None)
+    tail = lines[start:] if start is not None else [next((x for x in reversed(lines) if x.strip()), "")]
+    return " ".join(part for part in (head.strip(), " ".join(x.strip() for x in tail if x.strip())) if part)
+
+
+def _running_pulumi(pid: int) -> bool:
+    """Is ``pid`` a running ``pulumi`` process on this host? Unsure counts as yes: a lock is only
+    ever removed when its process is certainly gone (a recycled pid runs something else)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        program = (proc / "cmdline").read_bytes().split(b"\0", 1)[0]
+    except (OSError, IndexError):
+        return True
+    if state == "Z":  # exited, not yet reaped by its parent
+        return False
+    return os.path.basename(program).startswith(b"pulumi")
+
+
+_EXIT_CODE = re.compile(r"^\s*code: (-?\d+)\s*$", re.MULTILINE)
+
+
+def _killed_by(command_error: str) -> str | None:
+    """``SIGKILL`` when the pulumi CLI died of a signal (the Automation API reports a negative code)."""
+    match = _EXIT_CODE.search(command_error)
+    if match is None or int(match[1]) >= 0:
+        return None
+    number = -int(match[1])
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _first_error(text: str) -> str:

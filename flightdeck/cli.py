@@ -2,9 +2,10 @@
 
 Commands::
 
-    flightdeck preview <stack> [--markdown FILE] [--fail-on-danger]
-    flightdeck up|refresh <stack> [--yes]
+    flightdeck preview <stack> [--markdown FILE] [--fail-on-danger] [--drift]
+    flightdeck up|refresh <stack> [--yes] [--no-recover]
     flightdeck destroy <stack> --yes
+    flightdeck recover <stack>
     flightdeck outputs <stack> [--show-secrets]
     flightdeck sites list -s <stack>
     flightdeck sites add <name> -s <stack> --cms wordpress --domain example.org [...] [--dry-run] [--no-preview]
@@ -146,9 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--markdown", metavar="FILE", help="write the PR summary Markdown to FILE (`-`: stdout)")
     preview.add_argument("--fail-on-danger", action="store_true", help="exit 3 on a dangerous replacement/deletion")
     preview.add_argument("--policy-pack", action="append", metavar="DIR", help=POLICY_PACK_HELP)
+    preview.add_argument(
+        "--drift", action="store_true",
+        help="also list what changed outside Pulumi since the last deployment (a refresh preview; changes nothing)",
+    )  # fmt: skip
+
+    no_recover = _Parser(add_help=False)
+    no_recover.add_argument(
+        "--no-recover", dest="recover", action="store_false",
+        help="do not clear a stale engine lock or the pending operations an interrupted update left first",
+    )  # fmt: skip
 
     for name, text in (("up", "deploy the stack"), ("refresh", "read resources back into the state")):
-        command = commands.add_parser(name, parents=[common, engine], help=text)
+        command = commands.add_parser(name, parents=[common, engine, no_recover], help=text)
         command.add_argument("stack")
         command.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
         if name == "up":
@@ -156,10 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--target", action="append", metavar="URN", help="only these resources")
             command.add_argument("--message", help="message recorded with the update")
             command.add_argument("--policy-pack", action="append", metavar="DIR", help=POLICY_PACK_HELP)
+            command.add_argument(
+                "--stop-on-error", dest="continue_on_error", action="store_false",
+                help="stop at the first failed resource (default: the others go on; what depends on it is skipped)",
+            )  # fmt: skip
 
-    destroy = commands.add_parser("destroy", parents=[common, engine], help="delete every resource of the stack")
+    destroy = commands.add_parser(
+        "destroy", parents=[common, engine, no_recover], help="delete every resource of the stack"
+    )
     destroy.add_argument("stack")
     destroy.add_argument("-y", "--yes", action="store_true", help="required: confirm the destruction")
+
+    recover = commands.add_parser(
+        "recover", parents=[common, engine],
+        help="clear what an interrupted update left: a stale engine lock, pending operations (deploys nothing)",
+    )  # fmt: skip
+    recover.add_argument("stack")
 
     outputs = commands.add_parser("outputs", parents=[common, engine], help="show the stack outputs")
     outputs.add_argument("stack")
@@ -325,6 +348,8 @@ class ProgressDisplay:
             elif event.kind == "step-failed":
                 self.running.pop(step.urn, None)
                 self.console.progress(f"  ✗ {step.op} {label} FAILED")
+        elif event.kind == "recovery":
+            self.console.progress(f"  recovery: {event.message}")
         elif event.kind in ("diagnostic", "policy") and event.severity in ("error", "warning"):
             lines = (event.message or "").splitlines()
             shown = "\n    ".join(lines[:12]) + ("\n    ..." if len(lines) > 12 else "")
@@ -345,6 +370,11 @@ def _error_document(error: BaseException, code: int) -> dict[str, Any]:
         document["problems"] = [{"path": p.path, "reason": p.reason} for p in problems]
     if isinstance(error, api.StackLockedError):
         document["holder"] = error.holder
+        if error.engine_locks:
+            document["engineLocks"] = [
+                {"host": lock.host, "user": lock.user, "pid": lock.pid, "since": lock.since, "location": lock.location}
+                for lock in error.engine_locks
+            ]
     result: dict[str, Any] = {"ok": False, "exitCode": code, "error": document}
     if isinstance(error, restore.RestoreFailedError):
         result["restore"] = error.report.to_dict()
@@ -400,8 +430,10 @@ class App:
             method: Callable[..., api.OperationResult] = getattr(fd, operation)
             return method(stack, on_event=display, **kwargs)
 
-    def preview_report(self, result: api.OperationResult) -> tuple[dict[str, Any], pr_summary.Summary]:
-        summary = result.pr_summary()
+    def preview_report(
+        self, result: api.OperationResult, drift: api.OperationResult | None = None
+    ) -> tuple[dict[str, Any], pr_summary.Summary]:
+        summary = result.pr_summary(drift=drift)
         self.console.say(f"preview of {result.stack}: {_summary_line(result.summary)}")
         for risk in summary.risks:
             flags = " ".join(f for f, on in (("STATEFUL", risk.stateful), ("PROTECTED", risk.protected)) if on)
@@ -415,7 +447,21 @@ class App:
              "protected": r.protected, "dangerous": r.dangerous}
             for r in summary.risks
         ]  # fmt: skip
+        if drift is not None:
+            for item in summary.drift:
+                fields = f": {', '.join(item.fields)}" if item.fields else ""
+                self.console.say(f"  drift: {item.kind} outside Pulumi {item.type} {item.name}{fields}")
+            document["drift"] = [
+                {"kind": d.kind, "type": d.type, "name": d.name, "urn": d.urn, "fields": list(d.fields),
+                 "stateful": d.stateful}
+                for d in summary.drift
+            ]  # fmt: skip
         return document, summary
+
+    def report_recovery(self, result: api.OperationResult) -> None:
+        if result.recovery is not None:
+            for line in result.recovery.lines():
+                self.console.say(f"  recovered: {line}")
 
     def write_markdown(self, summary: pr_summary.Summary, target: str | None) -> None:
         self.write_markdown_text(summary.markdown, target)
@@ -446,15 +492,16 @@ class App:
             self.write_markdown_text("\n".join(lines) + "\n", args.markdown)
             raise
         packs = _policy_packs(args.policy_pack)
+        drift = self.run_operation("drift", args.stack) if args.drift else None
         try:
             result = self.run_operation(
                 "preview", args.stack, refresh=args.refresh, targets=args.target, policy_packs=packs
             )
         except api.OperationFailedError as error:
-            document, summary = self.preview_report(error.result)
+            document, summary = self.preview_report(error.result, drift)
             self.write_markdown(summary, args.markdown)
             raise
-        document, summary = self.preview_report(result)
+        document, summary = self.preview_report(result, drift)
         self.write_markdown(summary, args.markdown)
         code = EXIT_DANGER if args.fail_on_danger and summary.dangerous else EXIT_OK
         if code == EXIT_DANGER:
@@ -471,8 +518,10 @@ class App:
             )
         self.confirm(f"deploy stack {args.stack!r}")
         result = self.run_operation(
-            "up", args.stack, refresh=args.refresh, targets=args.target, message=args.message, policy_packs=packs
-        )
+            "up", args.stack, refresh=args.refresh, targets=args.target, message=args.message, policy_packs=packs,
+            recover=args.recover, continue_on_error=args.continue_on_error,
+        )  # fmt: skip
+        self.report_recovery(result)
         self.console.say(f"up of {args.stack}: {_summary_line(result.summary)} in {result.duration_seconds:.1f}s")
         self._print_outputs(result.outputs, show_secrets=False)
         return EXIT_OK, {"ok": True, "exitCode": EXIT_OK, "result": result.to_dict()}
@@ -480,16 +529,32 @@ class App:
     def cmd_refresh(self) -> tuple[int, dict[str, Any]]:
         self.validate_stack_file(self.args.stack)
         self.confirm(f"refresh stack {self.args.stack!r}")
-        result = self.run_operation("refresh", self.args.stack)
+        result = self.run_operation("refresh", self.args.stack, recover=self.args.recover)
+        self.report_recovery(result)
         self.console.say(f"refresh of {self.args.stack}: {_summary_line(result.summary)}")
         return EXIT_OK, {"ok": True, "exitCode": EXIT_OK, "result": result.to_dict()}
 
     def cmd_destroy(self) -> tuple[int, dict[str, Any]]:
         if not self.args.yes:
             raise UsageError(f"destroy deletes every resource of {self.args.stack!r}: pass --yes to confirm")
-        result = self.run_operation("destroy", self.args.stack)
+        result = self.run_operation("destroy", self.args.stack, recover=self.args.recover)
+        self.report_recovery(result)
         self.console.say(f"destroy of {self.args.stack}: {_summary_line(result.summary)}")
         return EXIT_OK, {"ok": True, "exitCode": EXIT_OK, "result": result.to_dict()}
+
+    def cmd_recover(self) -> tuple[int, dict[str, Any]]:
+        stack = self.args.stack
+        self.validate_stack_file(stack)
+        fd = self.flightdeck()
+        with ProgressDisplay(self.console, "recover", stack) as display:
+            recovered = fd.recover(stack, on_event=display)
+        if recovered.empty:
+            self.console.say(f"{stack}: nothing to recover (no stale engine lock, no pending operations)")
+        for line in recovered.lines():
+            self.console.say(f"  recovered: {line}")
+        if any(op.is_create for op in recovered.pending):
+            self.console.say(f"run `flightdeck up {stack}` to create the cleared resources again")
+        return EXIT_OK, {"ok": True, "exitCode": EXIT_OK, "stack": stack, "recovery": recovered.to_dict()}
 
     def _print_outputs(self, outputs: dict[str, api.StackOutput], show_secrets: bool) -> None:
         for key, value in outputs.items():

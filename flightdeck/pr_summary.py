@@ -9,7 +9,11 @@ The comment has three parts:
 2. a risk section listing every replacement and deletion with its reason (``replaceReasons``,
    else ``diffReasons``, else the ``detailedDiff`` keys). Stateful resources (volumes, the MariaDB
    cluster, databases, users, namespaces, StatefulSets) are in bold, protected ones are marked;
-3. the errors the engine reported (a preview that would delete a protected resource fails).
+3. the errors the engine reported (a preview that would delete a protected resource fails);
+4. with a refresh-preview digest (``pulumi refresh --preview-only``, :meth:`flightdeck.api.Flightdeck.drift`),
+   the **drift**: every resource changed or deleted outside Pulumi since the last deployment
+   (a ``kubectl scale``, a deleted NetworkPolicy, an edited Secret), with the fields that differ.
+   The next ``up`` sets them back: every managed object carries ``pulumi.com/patchForce``.
 
 ``Summary.dangerous`` is true when a stateful or protected resource would be replaced or deleted
 (a deletion the engine skips because of ``retainOnDelete`` does not count), so CI can require a
@@ -75,12 +79,25 @@ class Risk:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """One resource whose live state differs from the state of the last deployment."""
+
+    kind: str  # "changed" or "deleted"
+    urn: str
+    type: str
+    name: str
+    fields: tuple[str, ...]  # the changed fields (a refresh's detailed diff), e.g. spec.replicas
+    stateful: bool
+
+
+@dataclass(frozen=True)
 class Summary:
     stack: str
     counts: dict[str, int]
     risks: tuple[Risk, ...]
     errors: tuple[str, ...]
     markdown: str = field(repr=False)
+    drift: tuple[Drift, ...] = ()
 
     @property
     def dangerous(self) -> bool:
@@ -167,6 +184,44 @@ def risks(steps: Iterable[Mapping[str, Any]], stateful_types: frozenset[str] = S
     return tuple(sorted(found, key=lambda r: (not r.dangerous, kind_order[r.kind], r.type, r.name, r.urn)))
 
 
+# A refresh reports a field changed by hand as `update`, a resource gone as `delete`; every
+# other resource as `refresh` or `same`.
+_DRIFT_OPS = {"update": "changed", "delete": "deleted"}
+
+
+def drift_items(
+    steps: Iterable[Mapping[str, Any]], stateful_types: frozenset[str] = STATEFUL_TYPES
+) -> tuple[Drift, ...]:
+    """The drifted resources of a refresh-preview digest: deleted first, then by type and name."""
+    by_urn: dict[str, Drift] = {}
+    for step in steps:
+        kind = _DRIFT_OPS.get(str(step.get("op", "")))
+        urn = str(step.get("urn", ""))
+        if kind is None or not urn:
+            continue
+        typ, name = split_urn(urn)
+        typ = typ or next((str(_state(step, k).get("type")) for k in ("oldState", "newState") if _state(step, k)), "")
+        fields = tuple(dict.fromkeys([*_strings(step.get("diffReasons")), *_strings(step.get("detailedDiff"))]))
+        previous = by_urn.get(urn)
+        if previous is not None and previous.kind == "deleted":
+            continue  # deleted wins over a changed field of the same resource
+        by_urn[urn] = Drift(kind, urn, typ, name, fields, typ in stateful_types)
+    return tuple(sorted(by_urn.values(), key=lambda d: (d.kind != "deleted", d.type, d.name, d.urn)))
+
+
+def _drift_line(item: Drift) -> str:
+    what = f"{code(item.type)} {code(item.name)}"
+    if item.stateful:
+        what = f"**{what}**"
+    if item.kind == "deleted":
+        line = f"- 🗑️ deleted outside Pulumi: {what}; `up` creates it again"
+        if item.stateful:
+            line += " (stateful: its data may be gone, check before `up`)"
+        return line
+    fields = " — " + ", ".join(code(f) for f in item.fields) if item.fields else ""
+    return f"- ✏️ changed outside Pulumi: {what}{fields}; `up` sets it back"
+
+
 def _counts(digest: Mapping[str, Any]) -> dict[str, int]:
     summary = digest.get("changeSummary")
     counts: dict[str, int] = {}
@@ -235,15 +290,20 @@ def render(
     title: str = "Pulumi preview",
     stateful_types: frozenset[str] = STATEFUL_TYPES,
     limit: int = COMMENT_LIMIT,
+    drift: Mapping[str, Any] | None = None,
 ) -> Summary:
-    """The Markdown comment for one stack's preview, plus what CI needs to decide."""
+    """The Markdown comment for one stack's preview, plus what CI needs to decide. ``drift``: a
+    refresh-preview digest of the same stack (its drifted resources get a section of their own;
+    they never make the change dangerous: the pull request did not cause them)."""
     counts = _counts(digest)
     found = risks(digest.get("steps") or [], stateful_types)
     errors = _errors(digest)
     dangerous = [risk for risk in found if risk.dangerous]
+    drifted = drift_items(drift.get("steps") or [], stateful_types) if drift is not None else ()
 
     heading = f"### {title}" + (f": {code(stack)}" if stack else "")
     flags = (["❌ failed"] if errors else []) + (["⛔ dangerous changes"] if dangerous else [])
+    flags += [f"🔀 drift ({len(drifted)})"] if drifted else []
     if not flags and not any(op != "same" for op in counts):
         flags.append("no changes")
     if flags:
@@ -271,6 +331,15 @@ def render(
             )
             lines.append("")
 
+    if drift is not None:
+        if drifted:
+            lines.append(f"#### Drift since the last deployment ({len(drifted)})")
+            lines.append("")
+            lines += [_drift_line(item) for item in drifted]
+            lines.append("")
+        else:
+            lines += ["No drift: the live objects match the last deployment.", ""]
+
     if errors:
         lines += ["#### Errors", ""]
         for message in errors:
@@ -281,4 +350,4 @@ def render(
     if len(markdown) > limit:
         cut = markdown[: limit - 200].rsplit("\n", 1)[0]
         markdown = f"{cut}\n\n… (truncated: {len(markdown)} characters; see the workflow log)\n"
-    return Summary(stack=stack, counts=counts, risks=found, errors=errors, markdown=markdown)
+    return Summary(stack=stack, counts=counts, risks=found, errors=errors, markdown=markdown, drift=drifted)

@@ -426,6 +426,42 @@ class ControlPlane:
         if records:
             say("stopped")
 
+    # One component at a time: the fault-injection tier (tests/faults) restarts the API server or
+    # crashes kwok mid-`up`. A stopped component keeps its pid record, whose argv (ports,
+    # certificates, data folder) brings it back exactly as it was, so kubeconfigs stay valid.
+
+    def stop_component(self, name: str, *, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> PidRecord:
+        """Stop one running component: ``SIGTERM`` is a graceful shutdown (a rolling restart),
+        ``SIGKILL`` a crash. Whatever is still running after ``timeout`` seconds is killed."""
+        rec = self._pid_records().get(name)
+        if rec is None:
+            raise ControlPlaneError(f"step 'stop {name}' failed: it was never started in {self.state_dir}")
+        if _alive(rec.pid, rec.start_time):
+            self.progress(f"stopping {name} (pid {rec.pid}, {sig.name})")
+            self._kill_group(rec, timeout, sig)
+        return rec
+
+    def start_component(self, name: str, timeout: float = 120.0) -> PidRecord:
+        """Start a stopped component again with the argv it last ran with; wait until it is healthy.
+        A component that is running is left alone."""
+        state = self.read_state()
+        rec = self._pid_records().get(name)
+        if state is None or rec is None:
+            raise ControlPlaneError(f"step 'start {name}' failed: it was never started in {self.state_dir}")
+        if _alive(rec.pid, rec.start_time):
+            return rec
+        started = self._spawn(name, rec.argv)
+        self._wait_healthy(name, state, time.monotonic() + timeout)
+        return started
+
+    def restart_component(
+        self, name: str, *, sig: signal.Signals = signal.SIGTERM, down: float = 0.0, timeout: float = 120.0
+    ) -> PidRecord:
+        """``stop_component``, ``down`` seconds without it, then ``start_component``."""
+        self.stop_component(name, sig=sig)
+        time.sleep(down)
+        return self.start_component(name, timeout)
+
     def status(self) -> list[ComponentStatus]:
         state = self.read_state()
         records = self._pid_records()
@@ -780,9 +816,9 @@ class ControlPlane:
                 continue
         return out
 
-    def _kill_group(self, rec: PidRecord, timeout: float) -> None:
+    def _kill_group(self, rec: PidRecord, timeout: float, sig: signal.Signals = signal.SIGTERM) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(rec.pid, signal.SIGTERM)
+            os.killpg(rec.pid, sig)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if not _alive(rec.pid, rec.start_time) and not _pids_in_group(rec.pid):

@@ -575,6 +575,32 @@ class MariaDBServer:
             self._process.kill()
             self._process.wait(timeout=10)
 
+    def crash(self, timeout: float = 10.0) -> None:
+        """SIGKILL the server (no shutdown: InnoDB recovers on the next start), as a node failure
+        or an OOM kill would. The state dir stays; :meth:`restart` brings the server back."""
+        pid = self._process.pid if self._process else _read_pid(self.pid_file)
+        if pid is None or not _pid_alive(pid):
+            return
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid):
+            if self._process is not None and self._process.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                raise MariaDBServerError(f"mariadbd (pid {pid}) still running {timeout:.0f}s after SIGKILL")
+            time.sleep(0.05)
+        if self._process is not None:
+            self._process.wait(timeout=timeout)
+            self._process = None
+
+    def restart(self) -> MariaDBServer:
+        """Start a stopped or crashed server again on the same port, data and accounts."""
+        if self.is_running():
+            return self
+        self._spawn()
+        self._save_info(replica_of=str(self.primary.state_dir) if self.primary is not None else None)
+        return self
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.error_log.read_text(errors="replace").splitlines()[-lines:])
