@@ -291,6 +291,15 @@ class Settings:
         return self.pulumi_env().get("PULUMI_BACKEND_URL") or os.environ.get("PULUMI_BACKEND_URL")
 
 
+def _skip_checkpoints(selected: auto.Stack) -> None:
+    """For an operation that persists nothing (a preview). The file backend otherwise serialises
+    the whole deployment after every step even of a preview, only to discard it: O(N²) in the
+    stack's size (30 sites: 64 s -> 20 s, bench/RESULTS.md). Never for an update: there the
+    checkpoints are what a killed run recovers from. An explicit setting wins."""
+    workspace = selected.workspace
+    workspace.env_vars = {"PULUMI_SKIP_CHECKPOINTS": "true", **workspace.env_vars}
+
+
 def project_name(work_dir: Path) -> str:
     for name in ("Pulumi.yaml", "Pulumi.yml"):
         path = work_dir / name
@@ -826,6 +835,7 @@ class Flightdeck:
         run (``pulumi preview --policy-pack``); a mandatory violation fails the preview."""
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
+            _skip_checkpoints(selected)
             callbacks = self._callbacks(recorder, on_output)
             return selected.preview(
                 json=True, refresh=refresh or None, target=targets, policy_packs=policy_packs or None, **callbacks
@@ -925,6 +935,7 @@ class Flightdeck:
         ``up`` sets them back. ``preview.pr_summary(drift=result)`` lists them in the PR comment."""
 
         def call(selected: auto.Stack, recorder: _Recorder) -> Any:
+            _skip_checkpoints(selected)
             return selected.preview_refresh(**self._callbacks(recorder, on_output))
 
         raw, recorder, started, _ = self._run("drift", stack, call, on_event, lock_timeout)

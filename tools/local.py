@@ -135,8 +135,8 @@ def ensure_mariadb(paths: LocalPaths) -> MariaDBServer:
         if server.is_running():
             return server
         say(f"starting the MariaDB server in {paths.mariadb} again")
-        server.start()
-        return server
+        # Same port, data and accounts: the stand-in has since set root's password from the Secret.
+        return server.restart()
     ensure_installed()
     say(f"starting a MariaDB server in {paths.mariadb}")
     return MariaDBServer.create(paths.mariadb, admin_user=RIG_ADMIN).start()

@@ -300,3 +300,43 @@ def test_a_provider_error_keeps_its_whole_exception_message() -> None:
     assert "service=mariadb-write" in condensed and condensed.endswith("error dialing backend )")
     assert "Traceback" not in condensed and 'File "' not in condensed
     assert api._condense("error: plain failure") == "plain failure"
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+
+
+class PreviewingStack:
+    """The parts of ``auto.Stack`` a preview and a drift check use; records the engine's environment."""
+
+    name = "s"
+
+    def __init__(self, env_vars: dict[str, str]) -> None:
+        self.workspace = auto.LocalWorkspace.__new__(auto.LocalWorkspace)
+        self.workspace.env_vars = env_vars
+        self.seen: list[dict[str, str]] = []
+
+    def preview(self, **kwargs: Any) -> auto.PreviewResult:
+        self.seen.append(dict(self.workspace.env_vars))
+        return auto.PreviewResult(stdout="", stderr="", change_summary={"same": 1})
+
+    preview_refresh = preview
+
+
+@pytest.mark.parametrize("explicit", [None, "false"])
+def test_previews_skip_checkpoints_updates_keep_them(
+    fd: Flightdeck, monkeypatch: pytest.MonkeyPatch, explicit: str | None
+) -> None:
+    """A preview persists nothing, so the engine need not serialise the deployment after each step
+    (bench/RESULTS.md); a setting the user made explicitly is left as it is."""
+    stacks: list[PreviewingStack] = []
+
+    def select(stack: str) -> PreviewingStack:
+        stacks.append(PreviewingStack({} if explicit is None else {"PULUMI_SKIP_CHECKPOINTS": explicit}))
+        return stacks[-1]
+
+    monkeypatch.setattr(fd, "_select", select)
+    fd.preview("s")
+    fd.drift("s")
+    expected = explicit or "true"
+    assert [seen["PULUMI_SKIP_CHECKPOINTS"] for stack in stacks for seen in stack.seen] == [expected, expected]
+    assert "PULUMI_SKIP_CHECKPOINTS" not in fd.settings.pulumi_env()
