@@ -39,8 +39,12 @@ typecheck: setup
 	# a second run: the policy pack has its own __main__.py
 	$(VENV)/bin/mypy policy
 
+# The unit tier is CPU-bound and independent per test: one worker per core. The other tiers
+# share one control plane, servers and engine per session, so they run in one process.
+UNIT_WORKERS ?= $(shell nproc)
+
 unit: setup
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(UNIT_WORKERS) tests/unit $(PYTEST_ARGS)
 
 integration: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
@@ -51,9 +55,10 @@ e2e: setup-all
 faults: setup-all
 	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
-## test: everything CI runs: lint, types, then every test tier in one pytest run
+## test: everything CI runs: lint, types, the unit tier, then the tiers on real parts
 test: setup-all lint typecheck
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(UNIT_WORKERS) tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration tests/e2e tests/faults $(PYTEST_ARGS)
 
 clean:
 	rm -rf build .mypy_cache .pytest_cache .ruff_cache
