@@ -464,14 +464,7 @@ def program_start(eng: Engine, sites: int, repeat: int) -> dict[str, Any]:
 
 
 def _med(items: Sequence[Mapping[str, Any]], *path: str) -> float:
-    values: list[float] = []
-    for item in items:
-        value: Any = item
-        for key in path:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        if isinstance(value, (int, float)):
-            values.append(float(value))
-    return fleet.median(values)
+    return fleet.median(fleet.values_at(items, *path))
 
 
 def summary_table(results: Mapping[str, Any]) -> str:

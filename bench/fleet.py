@@ -55,6 +55,18 @@ def site(index: int) -> dict[str, Any]:
     }
 
 
+def values_at(items: Sequence[Mapping[str, Any]], *path: str) -> list[float]:
+    """The numbers found at ``path`` (nested keys) in each of ``items``; the others left out."""
+    values: list[float] = []
+    for item in items:
+        value: Any = item
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, (int, float)):
+            values.append(float(value))
+    return values
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values)) if values else math.nan
 

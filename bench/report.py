@@ -11,31 +11,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.fleet import growth_exponent, markdown_table, median, ratio
+from bench.fleet import growth_exponent, markdown_table, median, ratio, values_at
 
 ROLES = ("engine", "program", "dynamic-provider", "kubernetes", "random", "mysql", "language-host")
 
 
-def _values(items: Sequence[Mapping[str, Any]], *path: str) -> list[float]:
-    values: list[float] = []
-    for item in items:
-        value: Any = item
-        for key in path:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        if isinstance(value, (int, float)):
-            values.append(float(value))
-    return values
-
-
 def med(items: Sequence[Mapping[str, Any]], *path: str) -> float:
-    return median(_values(items, *path))
+    return median(values_at(items, *path))
 
 
 def _seconds(items: Sequence[Mapping[str, Any]]) -> str:
     """``median (min-max, n runs)`` of the successful runs; failures are counted apart."""
     ok = [i for i in items if i.get("ok")]
     failed = len(items) - len(ok)
-    values = sorted(_values(ok, "seconds"))
+    values = sorted(values_at(ok, "seconds"))
     if not values:
         return f"failed ({failed})" if failed else "-"
     text = f"{median(values):.2f}"

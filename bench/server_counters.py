@@ -13,19 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from tools.mariadb_server import MariaDBServer
+from tools.mariadb_server import SQL_PROVIDER_WRITE_COUNTERS, MariaDBServer
 
 WRITE_COUNTERS = (
-    "Com_create_db",
-    "Com_alter_db",
-    "Com_drop_db",
-    "Com_create_user",
-    "Com_alter_user",
-    "Com_drop_user",
-    "Com_rename_user",
-    "Com_grant",
-    "Com_revoke",
-    "Com_revoke_all",
+    *SQL_PROVIDER_WRITE_COUNTERS,
     "Com_set_option",
     "Com_insert",
     "Com_update",

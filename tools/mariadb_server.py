@@ -61,6 +61,20 @@ ADMIN_USER = "root"
 REPLICATION_USER = "repl"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
+# Global status counters of every statement kind the SQL providers can write with: the tests'
+# and benchmarks' proof that an operation wrote nothing.
+SQL_PROVIDER_WRITE_COUNTERS = (
+    "Com_create_db",
+    "Com_alter_db",
+    "Com_drop_db",
+    "Com_create_user",
+    "Com_alter_user",
+    "Com_drop_user",
+    "Com_rename_user",
+    "Com_grant",
+    "Com_revoke",
+    "Com_revoke_all",
+)
 
 
 class MariaDBServerError(RuntimeError):

@@ -24,25 +24,13 @@ from typing import Any
 import pymysql
 from pulumi import automation as auto
 
-from tools.mariadb_server import MariaDBServer
+from tools.mariadb_server import SQL_PROVIDER_WRITE_COUNTERS, MariaDBServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAM_DIR = Path(__file__).resolve().parent / "programs" / "sql"
 PROJECT = "flightdeck-e2e-sql"
 
-# Global status counters of every statement kind the SQL providers can write with.
-WRITE_COUNTERS = (
-    "Com_create_db",
-    "Com_alter_db",
-    "Com_drop_db",
-    "Com_create_user",
-    "Com_alter_user",
-    "Com_drop_user",
-    "Com_rename_user",
-    "Com_grant",
-    "Com_revoke",
-    "Com_revoke_all",
-)
+WRITE_COUNTERS = SQL_PROVIDER_WRITE_COUNTERS
 
 
 # -- stack config ---------------------------------------------------------------------------------

@@ -141,13 +141,10 @@ class FaultStack:
 
     def run(self, operation: str, on_event: EventHook | None = None, **kwargs: Any) -> OperationResult:
         """Run an operation that must succeed."""
-        fd = self.platform.flightdeck()
-        method: Callable[..., OperationResult] = getattr(fd, operation)
-        try:
-            return self._keep(method(self.name, **self._callbacks(on_event), **kwargs))
-        except OperationFailedError as error:
-            self.fail_kept(error)
-            raise AssertionError(f"{operation} failed: {error}\n{json.dumps(error.result.to_dict())[:4000]}") from None
+        outcome = self.attempt(operation, on_event, **kwargs)
+        if isinstance(outcome, OperationFailedError):
+            raise AssertionError(f"{operation} failed: {outcome}\n{json.dumps(outcome.result.to_dict())[:4000]}")
+        return outcome
 
     def fail_kept(self, error: BaseException) -> None:
         with self.capture.lock:
@@ -157,16 +154,10 @@ class FaultStack:
 
     def failing(self, operation: str, on_event: EventHook | None = None, **kwargs: Any) -> OperationFailedError:
         """Run an operation that must fail; its error (with the partial result)."""
-        fd = self.platform.flightdeck()
-        method: Callable[..., OperationResult] = getattr(fd, operation)
-        try:
-            result = method(self.name, **self._callbacks(on_event), **kwargs)
-        except OperationFailedError as error:
-            self.fail_kept(error)
-            self.platform.results.append(error.result)
-            return error
-        self._keep(result)
-        raise AssertionError(f"{operation} was expected to fail and succeeded: {changed(result)}")
+        outcome = self.attempt(operation, on_event, **kwargs)
+        if isinstance(outcome, OperationResult):
+            raise AssertionError(f"{operation} was expected to fail and succeeded: {changed(outcome)}")
+        return outcome
 
     def attempt(
         self, operation: str, on_event: EventHook | None = None, **kwargs: Any
