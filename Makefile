@@ -39,8 +39,9 @@ typecheck: setup
 	# a second run: the policy pack has its own __main__.py
 	$(VENV)/bin/mypy policy
 
-# The unit tier is CPU-bound and independent per test: one worker per core. The other tiers
-# share one control plane, servers and engine per session, so they run in one process.
+# The unit tier is CPU-bound and independent per test: one worker per core. The tiers on real
+# parts wait on the engine and the control plane half of the time: two workers, each file (the
+# fault tier as a whole) on one of them with its own rig (tests/conftest.py `fixture_scope`).
 UNIT_WORKERS ?= $(shell nproc)
 
 unit: setup
@@ -58,7 +59,7 @@ faults: setup-all
 ## test: everything CI runs: lint, types, the unit tier, then the tiers on real parts
 test: setup-all lint typecheck
 	$(PY) -m pytest -n $(UNIT_WORKERS) tests/unit $(PYTEST_ARGS)
-	$(PY) -m pytest tests/integration tests/e2e tests/faults $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15 tests/integration tests/e2e tests/faults $(PYTEST_ARGS)
 
 clean:
 	rm -rf build .mypy_cache .pytest_cache .ruff_cache

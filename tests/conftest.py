@@ -107,3 +107,35 @@ def sql_names() -> Callable[[str], str]:
 def admin_connection(mariadb_primary: MariaDBServer) -> dict[str, Any]:
     """The providers' ``connection`` input for the primary (mode direct)."""
     return mariadb_primary.info.as_connection_input()
+
+
+# `make test` runs the tiers on real parts with `pytest -n 2 --dist loadscope`: the scopes below
+# are its work units, the longest first, so that the two workers start on them at once.
+_FIRST_SCOPES = ("tests/faults", "tests/e2e/test_platform_engine.py")
+
+
+def fixture_scope(nodeid: str) -> str:
+    """The unit of tests that must share one worker, because they share session or module
+    fixtures (a control plane, servers, a deployed stack) and run in order: the fault tier as a
+    whole (one rig; its secrets scan reads what the other cases captured), every other file by
+    itself."""
+    path = nodeid.split("::", 1)[0]
+    return "tests/faults" if path.startswith("tests/faults/") else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FixtureScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return fixture_scope(nodeid)
+
+    return FixtureScopeScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {scope: index for index, scope in enumerate(_FIRST_SCOPES)}
+    items.sort(key=lambda item: rank.get(fixture_scope(item.nodeid), len(_FIRST_SCOPES)))

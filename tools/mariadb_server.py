@@ -407,9 +407,10 @@ class MariaDBServer:
         ]
         if user:
             cmd.append(f"--user={user}")
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
-            raise MariaDBServerError(f"mariadb-install-db failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+            output = (result.stdout[-1500:] + "\n" + result.stderr[-1500:]).strip()
+            raise MariaDBServerError(f"mariadb-install-db failed (exit {result.returncode}):\n{output}")
 
     def _spawn(self) -> None:
         binary = ensure_installed()

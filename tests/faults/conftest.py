@@ -18,6 +18,7 @@ printed at the end of the run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,22 @@ engine = e2e.engine
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The secrets scan reads what every other case captured: it runs last."""
     items.sort(key=lambda item: item.path.name == "test_secrets.py" and item.path.parent.name == "faults")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the timings to the controller, which prints the summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and TIMINGS:
+        workeroutput["fault_timings"] = json.dumps({"timings": TIMINGS, "notes": NOTES})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    received = getattr(node, "workeroutput", {}).get("fault_timings")
+    if received:
+        document = json.loads(received)
+        TIMINGS.update(document["timings"])
+        NOTES.update(document["notes"])
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
