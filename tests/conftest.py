@@ -36,7 +36,7 @@ from tools.mariadb_server import MariaDBServer, MariaDBServerError, ensure_insta
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def _unavailable(reason: str) -> None:
+def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"MariaDB prerequisite missing in CI (never skipped there): {reason}", pytrace=False)
     pytest.skip(reason)
@@ -49,7 +49,7 @@ def mariadb_primary() -> Iterator[MariaDBServer]:
         ensure_installed()
         server = MariaDBServer.create(server_id=1).start()
     except (MariaDBServerError, OSError) as exc:
-        _unavailable(f"cannot start MariaDB: {exc}")
+        unavailable(f"cannot start MariaDB: {exc}")
         raise AssertionError("unreachable") from exc
     try:
         yield server
@@ -63,7 +63,7 @@ def mariadb_replica(mariadb_primary: MariaDBServer) -> Iterator[MariaDBServer]:
     try:
         server = MariaDBServer.create(server_id=2).start_replica_of(mariadb_primary)
     except (MariaDBServerError, OSError) as exc:
-        _unavailable(f"cannot start the MariaDB replica: {exc}")
+        unavailable(f"cannot start the MariaDB replica: {exc}")
         raise AssertionError("unreachable") from exc
     try:
         yield server
@@ -78,7 +78,7 @@ def mariadb_tls() -> Iterator[MariaDBServer]:
         ensure_installed()
         server = MariaDBServer.create(server_id=10, tls=True).start()
     except (MariaDBServerError, OSError) as exc:
-        _unavailable(f"cannot start the TLS MariaDB server: {exc}")
+        unavailable(f"cannot start the TLS MariaDB server: {exc}")
         raise AssertionError("unreachable") from exc
     try:
         yield server
