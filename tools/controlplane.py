@@ -34,7 +34,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -56,6 +55,7 @@ from tools.k8s_toolchain import (
     ensure_toolchain,
     kwok_module_dir,
 )
+from tools.ports import free_port, port_free
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -115,24 +115,6 @@ def default_crds_dir() -> Path | None:
         return Path(env).resolve()
     candidate = (REPO_ROOT / ".." / "shared" / "crds").resolve()
     return candidate if candidate.is_dir() else None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # As the Go servers do; otherwise a port in TIME_WAIT from our own previous run
-        # counts as taken and a restart moves to new ports for no reason.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -506,13 +488,10 @@ class ControlPlane:
         ports: dict[str, int] = {}
         for n in names:
             old = previous.ports.get(n) if previous else None
-            if old and _port_free(old) and old not in ports.values():
+            if old and port_free(old) and old not in ports.values():
                 ports[n] = old
             else:
-                port = free_port()
-                while port in ports.values():
-                    port = free_port()
-                ports[n] = port
+                ports[n] = free_port(taken=frozenset(ports.values()))
         return ports
 
     # PKI

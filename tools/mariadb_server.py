@@ -41,7 +41,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,8 @@ from typing import Any
 
 import pymysql
 
+from tools.ports import free_port
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_BINARIES = ("mariadbd", "mysqld")
 SEARCH_DIRS = ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin")
@@ -61,6 +62,8 @@ ADMIN_USER = "root"
 REPLICATION_USER = "repl"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
+# What mariadbd logs when its port was taken between the pick and its bind (errno 98).
+ADDRESS_IN_USE = "Address already in use"
 # Global status counters of every statement kind the SQL providers can write with: the tests'
 # and benchmarks' proof that an operation wrote nothing.
 SQL_PROVIDER_WRITE_COUNTERS = (
@@ -116,13 +119,6 @@ def ensure_installed() -> str:
             f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
         )
     return binary
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1 (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run_as() -> str | None:
@@ -410,7 +406,12 @@ class MariaDBServer:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             output = (result.stdout[-1500:] + "\n" + result.stderr[-1500:]).strip()
-            raise MariaDBServerError(f"mariadb-install-db failed (exit {result.returncode}):\n{output}")
+            # The bootstrap server writes its own errors to the configured log-error file, not to
+            # the script's output, which only says "Installation of system tables failed!".
+            raise MariaDBServerError(
+                f"mariadb-install-db failed (exit {result.returncode}):\n{output}\n"
+                f"error log {self.error_log}:\n{self.log_tail()}"
+            )
 
     def _spawn(self) -> None:
         binary = ensure_installed()
@@ -495,7 +496,15 @@ class MariaDBServer:
         if self._owns_state_dir:
             # A throwaway server must not outlive a crashed test run; CLI servers (explicit dir) are meant to.
             atexit.register(self.stop)
-        self._spawn()
+        try:
+            self._spawn()
+        except MariaDBServerError as exc:
+            # The port was free when picked; another process can bind it before mariadbd does
+            # (seconds later, after mariadb-install-db). One retry on a fresh port.
+            if ADDRESS_IN_USE not in str(exc):
+                raise
+            self.port = free_port(taken=frozenset({self.port}))
+            self._spawn()
         self._bootstrap_admin()
         self._save_info()
         return self

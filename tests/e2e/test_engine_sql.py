@@ -32,7 +32,8 @@ from tests.e2e.sql_stack import (
     show_grants,
     statement_log,
 )
-from tools.mariadb_server import MariaDBServer, free_port
+from tools.mariadb_server import MariaDBServer
+from tools.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

@@ -1,6 +1,12 @@
-"""MariaDBServer.crash/restart, which the fault tier uses: a SIGKILL loses nothing committed."""
+"""MariaDBServer's lifecycle, which the real tiers rely on.
+
+crash/restart (the fault tier): a SIGKILL loses nothing committed. start: a port taken between
+the pick and mariadbd's own bind (by anything else on a busy rig) costs one retry, not a test.
+"""
 
 from __future__ import annotations
+
+import socket
 
 import pymysql
 import pytest
@@ -11,13 +17,17 @@ from tools.mariadb_server import MariaDBServer, MariaDBServerError, ensure_insta
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-def test_a_crashed_server_restarts_on_its_port_with_its_data_and_accounts() -> None:
+def _started(server: MariaDBServer) -> MariaDBServer:
     try:
         ensure_installed()
-        server = MariaDBServer.create(admin_user="rig").start()
+        return server.start()
     except (MariaDBServerError, OSError) as exc:
         unavailable(f"cannot start MariaDB: {exc}")
         raise AssertionError("unreachable") from exc
+
+
+def test_a_crashed_server_restarts_on_its_port_with_its_data_and_accounts() -> None:
+    server = _started(MariaDBServer.create(admin_user="rig"))
     try:
         server.query("CREATE DATABASE crashy")
         server.query("CREATE TABLE crashy.t (id INT PRIMARY KEY) ENGINE=InnoDB")
@@ -36,3 +46,18 @@ def test_a_crashed_server_restarts_on_its_port_with_its_data_and_accounts() -> N
         server.crash()  # crashing a dead server is a no-op
     finally:
         server.stop()
+
+
+def test_a_port_taken_before_mariadbd_binds_it_moves_the_server_to_a_fresh_port() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        server = _started(MariaDBServer.create(port=taken))
+        try:
+            assert server.port != taken
+            assert server.query("SELECT @@port") == [(server.port,)]
+            assert MariaDBServer.from_state_dir(server.state_dir).port == server.port, "info.json has the new port"
+            assert "Address already in use" in server.log_tail(400), "the first bind really failed"
+        finally:
+            server.stop()

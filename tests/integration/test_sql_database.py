@@ -9,7 +9,8 @@ import pytest
 from sql_support import checked, schemata
 
 from components.sql.providers import DatabaseProvider
-from tools.mariadb_server import MariaDBServer, free_port
+from tools.mariadb_server import MariaDBServer
+from tools.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -12,7 +12,8 @@ from components.sql import connection as sqlconn
 from components.sql import statements as sql
 from components.sql.connection import parse_connection
 from components.sql.providers import DatabaseProvider, GrantProvider, SQLProviderError, UserProvider, _Session
-from tools.mariadb_server import MariaDBServer, free_port
+from tools.mariadb_server import MariaDBServer
+from tools.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
