@@ -14,4 +14,5 @@ Layout (each module one concept):
     site              Site component: everything one site owns
     site_workload     SiteWorkload component: Deployment, Service, Ingress, PDB, CronJob
     sql/              dynamic providers for databases, users and grants
+    registration_logs keeps the SDK's per-resource debug lines off the engine (a measured 16 % of CPU)
 """

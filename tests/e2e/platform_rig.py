@@ -150,15 +150,20 @@ class PlatformStack:
 
     def pulumi(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """``pulumi ARGV --stack <this stack>`` in the project copy with this stack's environment."""
-        return subprocess.run(
+        done = subprocess.run(
             [str(self.engine.cli_root / "bin" / "pulumi"), *argv, "--stack", self.name],
             cwd=self.work_dir,
             env={**os.environ, **self.settings().pulumi_env()},
             capture_output=True,
             text=True,
             timeout=300,
-            check=True,
+            check=False,
         )
+        if done.returncode != 0:
+            raise AssertionError(
+                f"pulumi {' '.join(argv)} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
+        return done
 
     def cli(self, *argv: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         """The ``flightdeck`` CLI (``python -m flightdeck``) on this project copy and stack environment."""

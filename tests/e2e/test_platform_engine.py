@@ -83,6 +83,24 @@ def test_preview_plans_every_resource_without_touching_the_database(
     assert set(result.summary) <= {"create", "same"}
 
 
+def test_the_sdks_per_resource_debug_lines_never_reach_the_engine(
+    local: PlatformStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """components/registration_logs.py, seen from the engine: its event log of a plain preview."""
+    event_log = tmp_path / "events.jsonl"
+    monkeypatch.setenv("PULUMI_DEBUG_COMMANDS", "true")  # --event-log is a debug flag (the Automation API sets it)
+    local.pulumi("preview", "--event-log", str(event_log), "--non-interactive")
+    events = [json.loads(line) for line in event_log.read_text().splitlines() if line.strip()]
+    diagnostics = [e["diagnosticEvent"] for e in events if "diagnosticEvent" in e]
+    debug = [d["message"] for d in diagnostics if d.get("severity") == "debug"]
+    planned = sum(1 for e in events if "resourcePreEvent" in e)
+    assert planned > 100, "the preview planned the whole stack"
+    progress = [m for m in debug if m.startswith(("registering resource", "resource registration", "beginning rpc"))]
+    # The SDK registers the stack's root resource before the program (and its filter) runs.
+    assert [m for m in progress if "pulumi:pulumi:Stack" not in m] == []
+    assert len(debug) < planned, "fewer debug lines than resources (the SDK alone sends 4-5 per resource)"
+
+
 # -- up -----------------------------------------------------------------------------------------
 
 
