@@ -219,6 +219,10 @@ class MariaDBServer:
         return self.state_dir / "data"
 
     @property
+    def tmp_dir(self) -> Path:
+        return self.state_dir / "tmp"
+
+    @property
     def socket_path(self) -> Path:
         return self.state_dir / "mysqld.sock"
 
@@ -327,6 +331,9 @@ class MariaDBServer:
         lines = [
             "[mariadbd]",
             f"datadir={self.datadir}",
+            # Its own, not /tmp: concurrent bootstraps (two pytest workers) lost each other's
+            # internal temporary tables there ("Could not remove temporary table '/tmp/#sql-...'").
+            f"tmpdir={self.tmp_dir}",
             f"socket={self.socket_path}",
             f"pid-file={self.pid_file}",
             f"log-error={self.error_log}",
@@ -383,10 +390,11 @@ class MariaDBServer:
             self._check_reachable(user)
         self.state_dir.chmod(0o755)
         self.datadir.mkdir(exist_ok=True)
+        self.tmp_dir.mkdir(mode=0o700, exist_ok=True)
         if user:
             entry = pwd.getpwnam(user)
-            os.chown(self.state_dir, entry.pw_uid, entry.pw_gid)
-            os.chown(self.datadir, entry.pw_uid, entry.pw_gid)
+            for folder in (self.state_dir, self.datadir, self.tmp_dir):
+                os.chown(folder, entry.pw_uid, entry.pw_gid)
 
     def _install_db(self, user: str | None) -> None:
         if (self.datadir / "mysql").is_dir():
