@@ -3,7 +3,8 @@
 The same shape as ``bench/programs/peer`` (the same names, charset, privileges), through
 :mod:`components.sql`. Config: ``sites`` (count), ``prefix``, ``kinds`` (a subset of
 ``["database", "user", "grant"]``), secret ``adminConnection`` (the providers' ``connection``
-input) and secret ``passwordSeed``.
+input) and secret ``passwordSeed``. Like flightdeck's own program, it keeps the SDK's
+per-resource debug lines off the engine (:mod:`components.registration_logs`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 
 import pulumi
 
+from components import registration_logs
 from components.sql import MySQLDatabase, MySQLDatabaseArgs, MySQLGrant, MySQLGrantArgs, MySQLUser, MySQLUserArgs
 
+registration_logs.drop_registration_progress_logs()
 config = pulumi.Config()
 sites = config.require_int("sites")
 prefix = config.require("prefix")
