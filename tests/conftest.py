@@ -22,7 +22,7 @@ import secrets
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -36,21 +36,26 @@ from tools.mariadb_server import MariaDBServer, MariaDBServerError, ensure_insta
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
+    """A missing prerequisite of a real tier: a failure with ``CI=true``, a skip elsewhere."""
     if IN_CI:
-        pytest.fail(f"MariaDB prerequisite missing in CI (never skipped there): {reason}", pytrace=False)
+        pytest.fail(f"prerequisite missing in CI (never skipped there): {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def started(start: Callable[[], MariaDBServer], what: str) -> MariaDBServer:
+    """``start()`` a test server (installing mariadb-server if needed), or report it unavailable."""
+    try:
+        ensure_installed()
+        return start()
+    except (MariaDBServerError, OSError) as exc:
+        unavailable(f"cannot start {what}: {exc}")
 
 
 @pytest.fixture(scope="session")
 def mariadb_primary() -> Iterator[MariaDBServer]:
     """A running primary (binlog + GTID); admin credentials in ``.info``."""
-    try:
-        ensure_installed()
-        server = MariaDBServer.create(server_id=1).start()
-    except (MariaDBServerError, OSError) as exc:
-        unavailable(f"cannot start MariaDB: {exc}")
-        raise AssertionError("unreachable") from exc
+    server = started(lambda: MariaDBServer.create(server_id=1).start(), "MariaDB")
     try:
         yield server
     finally:
@@ -60,11 +65,7 @@ def mariadb_primary() -> Iterator[MariaDBServer]:
 @pytest.fixture(scope="session")
 def mariadb_replica(mariadb_primary: MariaDBServer) -> Iterator[MariaDBServer]:
     """A GTID replica of ``mariadb_primary``; ``wait_for_replica_catch_up()`` before asserting."""
-    try:
-        server = MariaDBServer.create(server_id=2).start_replica_of(mariadb_primary)
-    except (MariaDBServerError, OSError) as exc:
-        unavailable(f"cannot start the MariaDB replica: {exc}")
-        raise AssertionError("unreachable") from exc
+    server = started(lambda: MariaDBServer.create(server_id=2).start_replica_of(mariadb_primary), "the MariaDB replica")
     try:
         yield server
     finally:
@@ -74,12 +75,7 @@ def mariadb_replica(mariadb_primary: MariaDBServer) -> Iterator[MariaDBServer]:
 @pytest.fixture(scope="session")
 def mariadb_tls() -> Iterator[MariaDBServer]:
     """A standalone server with TLS (throwaway CA at ``.ca_file``, certificate for 127.0.0.1)."""
-    try:
-        ensure_installed()
-        server = MariaDBServer.create(server_id=10, tls=True).start()
-    except (MariaDBServerError, OSError) as exc:
-        unavailable(f"cannot start the TLS MariaDB server: {exc}")
-        raise AssertionError("unreachable") from exc
+    server = started(lambda: MariaDBServer.create(server_id=10, tls=True).start(), "the TLS MariaDB server")
     try:
         yield server
     finally:

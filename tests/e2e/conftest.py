@@ -30,11 +30,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from pulumi import automation as auto
 
+from tests.conftest import unavailable
 from tests.e2e.platform_rig import Rig
 from tests.e2e.sql_stack import (
     REPO_ROOT,
@@ -49,17 +50,10 @@ from tests.e2e.sql_stack import (
 from tools.controlplane import ControlPlane, ControlPlaneError, default_crds_dir
 from tools.mariadb_server import MariaDBServer, MariaDBServerError, ensure_installed
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 VENV = REPO_ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 ENSURE_TIMEOUT_S = 3600  # a cold build of engine, host and plugins is 30-45 minutes on 2 cores
 RIG_ADMIN = "rig"
-
-
-def unavailable(reason: str) -> NoReturn:
-    if IN_CI:
-        pytest.fail(f"e2e prerequisite missing in CI (never skipped there): {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def _toolchain(args: list[str], request: pytest.FixtureRequest, timeout: float, echo: bool = True) -> tuple[int, str]:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from kubernetes.dynamic import DynamicClient
 
+from components import registration_logs
 from flightdeck import stack_file
 from flightdeck.api import OperationFailedError, OperationResult
 from tests.e2e import platform_goldens
@@ -95,7 +96,7 @@ def test_the_sdks_per_resource_debug_lines_never_reach_the_engine(
     debug = [d["message"] for d in diagnostics if d.get("severity") == "debug"]
     planned = sum(1 for e in events if "resourcePreEvent" in e)
     assert planned > 100, "the preview planned the whole stack"
-    progress = [m for m in debug if m.startswith(("registering resource", "resource registration", "beginning rpc"))]
+    progress = [m for m in debug if registration_logs.is_registration_progress(m)]
     # The SDK registers the stack's root resource before the program (and its filter) runs.
     assert [m for m in progress if "pulumi:pulumi:Stack" not in m] == []
     assert len(debug) < planned, "fewer debug lines than resources (the SDK alone sends 4-5 per resource)"

@@ -12,23 +12,14 @@ import socket
 import pymysql
 import pytest
 
-from tests.conftest import unavailable
-from tools.mariadb_server import MariaDBServer, MariaDBServerError, ensure_installed
+from tests.conftest import started
+from tools.mariadb_server import ADDRESS_IN_USE, MariaDBServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
-def _started(server: MariaDBServer) -> MariaDBServer:
-    try:
-        ensure_installed()
-        return server.start()
-    except (MariaDBServerError, OSError) as exc:
-        unavailable(f"cannot start MariaDB: {exc}")
-        raise AssertionError("unreachable") from exc
-
-
 def test_a_crashed_server_restarts_on_its_port_with_its_data_and_accounts() -> None:
-    server = _started(MariaDBServer.create(admin_user="rig"))
+    server = started(MariaDBServer.create(admin_user="rig").start, "MariaDB")
     try:
         server.query("CREATE DATABASE crashy")
         server.query("CREATE TABLE crashy.t (id INT PRIMARY KEY) ENGINE=InnoDB")
@@ -54,13 +45,13 @@ def test_a_port_taken_before_mariadbd_binds_it_moves_the_server_to_a_fresh_port(
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         taken = squatter.getsockname()[1]
-        server = _started(MariaDBServer.create(port=taken))
+        server = started(MariaDBServer.create(port=taken).start, "MariaDB")
         try:
             assert server.port != taken
             assert server.query("SELECT @@port") == [(server.port,)]
             # Never the shared /tmp: concurrent bootstraps there lost each other's temporary tables.
             assert server.query("SELECT @@tmpdir") == [(str(server.tmp_dir),)]
             assert MariaDBServer.from_state_dir(server.state_dir).port == server.port, "info.json has the new port"
-            assert "Address already in use" in server.log_tail(400), "the first bind really failed"
+            assert ADDRESS_IN_USE in server.log_tail(400), "the first bind really failed"
         finally:
             server.stop()

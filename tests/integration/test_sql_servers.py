@@ -16,6 +16,7 @@ from sql_support import can_login, checked, db_privileges, schemata
 from components.sql import connection as sqlconn
 from components.sql.connection import get_connection, parse_connection
 from components.sql.providers import DatabaseProvider, GrantProvider, UserProvider
+from tests.conftest import unavailable
 from tools.mariadb_server import MariaDBServer, MariaDBServerError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -136,7 +137,7 @@ def test_unreachable_state_dir_fails_clearly() -> None:
     import tempfile
 
     if os.geteuid() != 0:
-        pytest.skip("only root hands the data dir to another user")
+        unavailable("only root hands the data dir to another user")
     locked = Path(tempfile.mkdtemp(prefix="fd-locked-"))  # 0700, root-owned
     try:
         with pytest.raises(MariaDBServerError, match="cannot enter"):
