@@ -55,7 +55,7 @@ from tools.k8s_toolchain import (
     ensure_toolchain,
     kwok_module_dir,
 )
-from tools.ports import free_port, port_free
+from tools.ports import address_in_use, free_port, port_free
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -332,7 +332,7 @@ class ControlPlane:
                 break
             except ControlPlaneError as exc:
                 self.stop(quiet=True)
-                if attempt == 2 or "address already in use" not in str(exc):
+                if attempt == 2 or not address_in_use(str(exc)):
                     raise
                 self.progress("a port was taken meanwhile; retrying on fresh ports")
             except BaseException:

@@ -53,7 +53,7 @@ from typing import Any
 
 import pymysql
 
-from tools.ports import free_port
+from tools.ports import address_in_use, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_BINARIES = ("mariadbd", "mysqld")
@@ -62,8 +62,6 @@ ADMIN_USER = "root"
 REPLICATION_USER = "repl"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 60.0
-# What mariadbd logs when its port was taken between the pick and its bind (errno 98).
-ADDRESS_IN_USE = "Address already in use"
 # Global status counters of every statement kind the SQL providers can write with: the tests'
 # and benchmarks' proof that an operation wrote nothing.
 SQL_PROVIDER_WRITE_COUNTERS = (
@@ -509,7 +507,7 @@ class MariaDBServer:
         except MariaDBServerError as exc:
             # The port was free when picked; another process can bind it before mariadbd does
             # (seconds later, after mariadb-install-db). One retry on a fresh port.
-            if ADDRESS_IN_USE not in str(exc):
+            if not address_in_use(str(exc)):
                 raise
             self.port = free_port(taken=frozenset({self.port}))
             self._spawn()

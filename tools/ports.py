@@ -53,6 +53,11 @@ def port_free(port: int) -> bool:
         return True
 
 
+def address_in_use(message: str) -> bool:
+    """Whether a server's error says its port was taken (errno 98; Go and MariaDB spell it differently)."""
+    return "address already in use" in message.lower()
+
+
 def free_port(taken: frozenset[int] = frozenset()) -> int:
     """A port nothing listens on, outside the ephemeral range and not in ``taken``."""
     candidates = candidate_range(ephemeral_range())

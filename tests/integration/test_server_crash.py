@@ -13,7 +13,8 @@ import pymysql
 import pytest
 
 from tests.conftest import started
-from tools.mariadb_server import ADDRESS_IN_USE, MariaDBServer
+from tools.mariadb_server import MariaDBServer
+from tools.ports import address_in_use
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -52,6 +53,6 @@ def test_a_port_taken_before_mariadbd_binds_it_moves_the_server_to_a_fresh_port(
             # Never the shared /tmp: concurrent bootstraps there lost each other's temporary tables.
             assert server.query("SELECT @@tmpdir") == [(str(server.tmp_dir),)]
             assert MariaDBServer.from_state_dir(server.state_dir).port == server.port, "info.json has the new port"
-            assert ADDRESS_IN_USE in server.log_tail(400), "the first bind really failed"
+            assert address_in_use(server.log_tail(400)), "the first bind really failed"
         finally:
             server.stop()

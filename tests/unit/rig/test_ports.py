@@ -43,6 +43,12 @@ def test_free_port_is_listenable_outside_the_ephemeral_range_and_not_taken() -> 
     assert second != first
 
 
+def test_both_spellings_of_a_taken_port_are_recognised() -> None:
+    assert ports.address_in_use("Can't start server: Bind on TCP/IP port. Got error: 98: Address already in use.")
+    assert ports.address_in_use("listen tcp 127.0.0.1:2379: bind: address already in use")
+    assert not ports.address_in_use("mariadbd exited with 1 during startup: Can't open the mysql.plugin table")
+
+
 def test_a_listening_port_is_not_free() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
