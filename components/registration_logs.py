@@ -20,7 +20,7 @@ them all, for debugging the SDK itself with ``pulumi up --debug``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi.log
@@ -53,7 +53,7 @@ def _filtered(debug: Callable[..., None]) -> Callable[..., None]:
     return debug_without_registration_progress
 
 
-def drop_registration_progress_logs(environ: os._Environ[str] | dict[str, str] = os.environ) -> None:
+def drop_registration_progress_logs(environ: Mapping[str, str] = os.environ) -> None:
     """Filter ``pulumi.log.debug`` (which the SDK's runtime looks up at each call); idempotent."""
     if environ.get(KEEP_VARIABLE, "") not in ("", "0", "false"):
         return
