@@ -122,7 +122,11 @@ def stack_file_path(project_dir: str | os.PathLike[str], stack: str) -> Path:
 # -- YAML round trip ------------------------------------------------------------------------------
 
 
-def _yaml_for(text: str) -> YAML:
+def _round_trip(text: str) -> tuple[YAML, Any]:
+    """The YAML instance that writes ``text`` back in its own indentation, and ``text`` loaded by it.
+
+    ruamel's indentation guess reads the lines, then loads the document with the instance it is
+    given: one parse serves both (an edit used to parse each stack file version twice)."""
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 4096  # never re-wrap long flow lines
@@ -133,12 +137,14 @@ def _yaml_for(text: str) -> YAML:
             mapping = len(line) - len(stripped)
             break
     sequence, offset = 4, 2
-    with contextlib.suppress(Exception):
-        _, guessed, block_seq_indent = load_yaml_guess_indent(text)
-        if guessed and block_seq_indent is not None:
-            sequence, offset = guessed, block_seq_indent
+    if not text.strip():
+        rt.indent(mapping=mapping, sequence=sequence, offset=offset)
+        return rt, None
+    doc, guessed, block_seq_indent = load_yaml_guess_indent(text, yaml=rt)
+    if guessed and block_seq_indent is not None:
+        sequence, offset = guessed, block_seq_indent
     rt.indent(mapping=mapping, sequence=sequence, offset=offset)
-    return rt
+    return rt, doc
 
 
 def _plain(node: Any) -> Any:
@@ -266,9 +272,8 @@ class StackFile:
         self.path = path
         self.stack = stack
         self.text = text
-        self._yaml = _yaml_for(text)
         try:
-            self.doc = self._yaml.load(text) if text.strip() else CommentedMap()
+            self._yaml, self.doc = _round_trip(text)
         except Exception as error:  # ruamel raises many parser error types
             raise StackFileError(f"not valid YAML: {error}", str(path)) from None
         if self.doc is None:

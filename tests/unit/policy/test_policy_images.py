@@ -47,10 +47,18 @@ def test_unpinned_images_are_named_with_the_reason(reference: str, problem: str)
     assert found is not None and problem in found
 
 
-names = st.from_regex(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*){0,2}", fullmatch=True)
+# Repository names: 1-3 path components, each alphanumeric runs joined by '.', '_' or '-'. Built
+# from parts rather than with st.from_regex, which costs 3x as much per example.
+_alnum = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+_component = st.builds(
+    lambda first, rest: first + "".join(separator + part for separator, part in rest),
+    _alnum,
+    st.lists(st.tuples(st.sampled_from("._-"), _alnum), max_size=3),
+)
+names = st.lists(_component, min_size=1, max_size=3).map("/".join)
 hosts = st.one_of(st.just(""), st.from_regex(r"[a-z][a-z0-9-]{0,10}(?:\.[a-z]{2,5})?(?::[0-9]{2,5})?/", fullmatch=True))
 tags = st.from_regex(r"[\w][\w.-]{0,20}", fullmatch=True).filter(lambda tag: tag != "latest")
-digests = st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True)
+digests = st.binary(min_size=32, max_size=32).map(lambda digest: "sha256:" + digest.hex())
 
 
 @given(hosts, names, tags)
