@@ -68,7 +68,9 @@ class MySQLAccessConfig(Strict):
 
 class TlsConfig(Strict):
     enabled: bool = Field(False, description="require TLS to the server")
-    ca: str | None = Field(None, description="PEM CA bundle (file path or inline PEM)")
+    ca: str | None = Field(
+        None, description="PEM CA bundle (file path or inline PEM), trusted alone; none uses the system trust store"
+    )
     verify_server_cert: bool = Field(True, description="verify the server certificate and host name")
 
 

@@ -1,7 +1,8 @@
 """MySQL/MariaDB databases, users and grants as Pulumi dynamic resources.
 
 Pure modules (no I/O): :mod:`.identifiers`, :mod:`.privileges`, :mod:`.statements`.
-I/O edge: :mod:`.connection`.  Providers: :mod:`.providers`.  Resources: :mod:`.resources`.
+I/O edge: :mod:`.connection` (its TLS contexts: :mod:`.tls`).  Providers: :mod:`.providers`.
+Resources: :mod:`.resources`.
 Importing this package has no side effects (no config read, no resource created).
 """
 

@@ -38,6 +38,8 @@ import pymysql
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN, unwrap_rpc_secret
 
+from .tls import TlsSpec, opportunistic_context, verified_context
+
 MODES = ("direct", "portForward")
 DEFAULT_CONNECT_TIMEOUT = 10
 # Long enough for a big ALTER DATABASE, short enough that a stuck run fails instead of hanging CI.
@@ -87,13 +89,6 @@ def plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class TlsSpec:
-    enabled: bool = False
-    ca: str | None = field(default=None, repr=False)
-    verify_server_cert: bool = True
-
-
-@dataclass(frozen=True)
 class ConnectionSpec:
     """Where and as whom to connect.  ``password`` and ``kubeconfig`` never appear in ``repr``."""
 
@@ -102,7 +97,7 @@ class ConnectionSpec:
     port: int
     user: str
     password: str = field(repr=False)
-    tls: TlsSpec = TlsSpec()
+    tls: TlsSpec = field(default_factory=TlsSpec)
     kubeconfig: str | None = field(default=None, repr=False)
     kube_context: str | None = None
     namespace: str | None = None
@@ -242,19 +237,18 @@ def redact(text: str, secrets: list[str]) -> str:
 
 
 # -- TLS ---------------------------------------------------------------------------------------
-def _ssl_context(tls: TlsSpec) -> ssl.SSLContext | None:
-    if not tls.enabled:
-        return None
-    ctx = ssl.create_default_context()
-    if tls.ca:
-        if "-----BEGIN" in tls.ca:
-            ctx.load_verify_locations(cadata=tls.ca)
-        else:
-            ctx.load_verify_locations(cafile=tls.ca)
-    if not tls.verify_server_cert:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+class _Connection(pymysql.connections.Connection):
+    """PyMySQL's connection, with the process's shared SSL context when TLS is not required.
+
+    Without ``ssl`` PyMySQL builds ``_create_ssl_ctx({})`` per connection, a fresh default context
+    that loads the system CA bundle, to offer TLS opportunistically (unverified). Same behaviour,
+    one context (components/sql/tls.py)."""
+
+    def _create_ssl_ctx(self, sslp: Any) -> ssl.SSLContext:
+        if isinstance(sslp, dict) and not sslp:
+            return opportunistic_context()
+        context: ssl.SSLContext = super()._create_ssl_ctx(sslp)  # type: ignore[misc]  # not in the stubs
+        return context
 
 
 # -- port-forward --------------------------------------------------------------------------------
@@ -493,7 +487,7 @@ def _open(spec: ConnectionSpec) -> pymysql.connections.Connection[Any]:
                 else:
                     forwarder = known
             host, port = "127.0.0.1", forwarder.port
-        conn = pymysql.connect(
+        conn = _Connection(
             host=host,
             port=port,
             user=spec.user,
@@ -505,7 +499,7 @@ def _open(spec: ConnectionSpec) -> pymysql.connections.Connection[Any]:
             connect_timeout=spec.connect_timeout,
             read_timeout=DEFAULT_READ_TIMEOUT,
             write_timeout=DEFAULT_READ_TIMEOUT,
-            ssl=_ssl_context(spec.tls),
+            ssl=verified_context(spec.tls) if spec.tls.enabled else None,
             init_command=f"SET SESSION lock_wait_timeout={LOCK_WAIT_TIMEOUT}",
         )
     except pymysql.err.MySQLError as exc:

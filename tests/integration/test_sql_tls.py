@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 from sql_support import can_login, checked, schemata
 
-from components.sql.connection import get_connection, parse_connection
+from components.sql.connection import discard_connection, get_connection, parse_connection
 from components.sql.providers import DatabaseProvider, SQLProviderError, UserProvider
+from components.sql.tls import opportunistic_context
 from tools.mariadb_server import MariaDBServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -57,6 +60,33 @@ def test_unverified_tls_still_encrypts(mariadb_tls: MariaDBServer) -> None:
         cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
         row = cur.fetchone()
     assert row is not None and str(row[1]).startswith("TLS")
+
+
+def test_without_tls_enabled_the_session_is_still_encrypted_when_the_server_offers_it(
+    mariadb_tls: MariaDBServer,
+) -> None:
+    # TLS not asked for: offered opportunistically, unverified (docs/sql-providers.md), and every
+    # connection shares the process's one context (components/sql/tls.py).
+    spec = parse_connection(mariadb_tls.info.as_connection_input())
+    assert not spec.tls.enabled
+    for _ in range(2):
+        discard_connection(spec)
+        connection = get_connection(spec)
+        with connection.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            row = cur.fetchone()
+        assert row is not None and str(row[1]).startswith("TLS")
+        assert connection.ctx is opportunistic_context()  # type: ignore[attr-defined]
+    discard_connection(spec)
+
+
+def test_a_ca_given_is_the_only_one_trusted(mariadb_tls: MariaDBServer, sql_names: Callable[[str], str]) -> None:
+    # A public CA's certificate as tls.ca: the test server's own CA is not trusted through it.
+    public_ca = Path(certifi.where()).read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+    conn = _conn(mariadb_tls, ca=public_ca[public_ca.index("-----BEGIN") :], verifyServerCert=True)
+    with pytest.raises(SQLProviderError) as err:
+        DatabaseProvider().create(checked(DatabaseProvider(), {"connection": conn, "database": sql_names("x")}))
+    assert "CERTIFICATE_VERIFY_FAILED" in str(err.value) or "certificate" in str(err.value).lower()
 
 
 def test_require_tls_account(mariadb_tls: MariaDBServer, sql_names: Callable[[str], str]) -> None:
