@@ -137,12 +137,11 @@ def _round_trip(text: str) -> tuple[YAML, Any]:
             mapping = len(line) - len(stripped)
             break
     sequence, offset = 4, 2
-    if not text.strip():
-        rt.indent(mapping=mapping, sequence=sequence, offset=offset)
-        return rt, None
-    doc, guessed, block_seq_indent = load_yaml_guess_indent(text, yaml=rt)
-    if guessed and block_seq_indent is not None:
-        sequence, offset = guessed, block_seq_indent
+    doc = None
+    if text.strip():
+        doc, guessed, block_seq_indent = load_yaml_guess_indent(text, yaml=rt)
+        if guessed and block_seq_indent is not None:
+            sequence, offset = guessed, block_seq_indent
     rt.indent(mapping=mapping, sequence=sequence, offset=offset)
     return rt, doc
 

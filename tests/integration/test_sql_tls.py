@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import certifi
@@ -82,8 +81,8 @@ def test_without_tls_enabled_the_session_is_still_encrypted_when_the_server_offe
 
 def test_a_ca_given_is_the_only_one_trusted(mariadb_tls: MariaDBServer, sql_names: Callable[[str], str]) -> None:
     # A public CA's certificate as tls.ca: the test server's own CA is not trusted through it.
-    public_ca = Path(certifi.where()).read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
-    conn = _conn(mariadb_tls, ca=public_ca[public_ca.index("-----BEGIN") :], verifyServerCert=True)
+    public_ca = ssl.create_default_context(cafile=certifi.where()).get_ca_certs(binary_form=True)[0]
+    conn = _conn(mariadb_tls, ca=ssl.DER_cert_to_PEM_cert(public_ca), verifyServerCert=True)
     with pytest.raises(SQLProviderError) as err:
         DatabaseProvider().create(checked(DatabaseProvider(), {"connection": conn, "database": sql_names("x")}))
     assert "CERTIFICATE_VERIFY_FAILED" in str(err.value) or "certificate" in str(err.value).lower()

@@ -14,10 +14,8 @@ from components.sql.tls import TlsSpec, opportunistic_context, verified_context
 
 def _pem_certificates(count: int) -> list[str]:
     """Real CA certificates in PEM (these tests never connect): the first ones of certifi's bundle."""
-    text = Path(certifi.where()).read_text()
-    end = "-----END CERTIFICATE-----"
-    blocks = [block[block.index("-----BEGIN") :] + end + "\n" for block in text.split(end) if "-----BEGIN" in block]
-    return blocks[:count]
+    bundle = ssl.create_default_context(cafile=certifi.where())
+    return [ssl.DER_cert_to_PEM_cert(der) for der in bundle.get_ca_certs(binary_form=True)[:count]]
 
 
 def test_the_same_setting_shares_one_context() -> None:
