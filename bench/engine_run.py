@@ -5,7 +5,9 @@ process, file backend, passphrase secrets), with ``--event-log`` so the step cou
 the engine itself. A :class:`ProcessSampler` walks ``/proc`` while it runs and keeps the peak
 resident set (``VmHWM``, which the kernel keeps per process, so a sampling gap loses nothing but
 a process that lived shorter than one interval) of every process the CLI started: the engine,
-the language host, the program, the dynamic-provider host and each resource plugin.
+the language host, the program, the dynamic-provider host and each resource plugin. The peaks
+of different processes need not coincide, so it also keeps the largest sum of their current
+resident sets (``VmRSS``) seen in one pass: what the machine had to hold at once.
 """
 
 from __future__ import annotations
@@ -74,14 +76,18 @@ def _cpu_seconds(pid: int) -> float | None:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _hwm_kib(pid: int) -> int | None:
+def _memory_kib(pid: int) -> tuple[int, int] | None:
+    """(VmHWM, VmRSS) of a live process."""
     status = _read(f"/proc/{pid}/status")
     if status is None:
         return None
+    hwm = rss = None
     for line in status.splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return None
+            hwm = int(line.split()[1])
+        elif line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+    return (hwm, rss) if hwm is not None and rss is not None else None
 
 
 class ProcessSampler:
@@ -91,6 +97,7 @@ class ProcessSampler:
         self.root = root
         self.interval = interval
         self.peak_kib: dict[str, int] = {}
+        self.peak_total_kib = 0
         self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds last seen)
         self._members: dict[int, str | None] = {root: "engine"}
         self._strangers: set[int] = set()
@@ -123,15 +130,19 @@ class ProcessSampler:
                 # later in this pass, so only remember strangers that are older than the root.
                 if pid < self.root:
                     self._strangers.add(pid)
+        total = 0
         for pid, role in list(self._members.items()):
             if role is None:
                 continue
-            hwm = _hwm_kib(pid)
-            if hwm is not None and hwm > self.peak_kib.get(role, 0):
-                self.peak_kib[role] = hwm
+            memory = _memory_kib(pid)
+            if memory is not None:
+                hwm, rss = memory
+                self.peak_kib[role] = max(self.peak_kib.get(role, 0), hwm)
+                total += rss
             cpu = _cpu_seconds(pid)
             if cpu is not None:
                 self._cpu[pid] = (role, cpu)
+        self.peak_total_kib = max(self.peak_total_kib, total)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -141,6 +152,9 @@ class ProcessSampler:
 
     def peak_mib(self) -> dict[str, float]:
         return {role: round(kib / 1024, 1) for role, kib in sorted(self.peak_kib.items())}
+
+    def peak_total_mib(self) -> float:
+        return round(self.peak_total_kib / 1024, 1)
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time per role (as last sampled: up to one interval of a process's end is missed)."""
@@ -159,6 +173,7 @@ class Operation:
     ok: bool
     load_before: float  # 1-minute load average when it started
     peak_mib: dict[str, float] = field(default_factory=dict)
+    peak_total_mib: float = 0.0  # the largest sum of the processes' resident sets at one time
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     changes: dict[str, int] = field(default_factory=dict)  # the engine's summary: op -> count
     steps: dict[str, int] = field(default_factory=dict)  # resource steps by op (pre-events)
@@ -172,6 +187,7 @@ class Operation:
             "ok": self.ok,
             "load_before": round(self.load_before, 2),
             "peak_mib": self.peak_mib,
+            "peak_total_mib": self.peak_total_mib,
             "cpu_seconds": self.cpu_seconds,
             "changes": self.changes,
             "steps": self.steps,
@@ -214,6 +230,13 @@ def summarize_events(path: Path) -> tuple[dict[str, int], dict[str, int], list[s
     return changes, steps, errors
 
 
+def _tail(path: Path, size: int = 64 * 1024) -> str:
+    """The end of a log that may be large (a streamed JSON preview of 1,000 sites)."""
+    with path.open("rb") as log:
+        log.seek(max(0, path.stat().st_size - size))
+        return log.read().decode(errors="replace")
+
+
 def run_pulumi(
     pulumi: Path,
     args: Sequence[str],
@@ -247,13 +270,14 @@ def run_pulumi(
                 raise
         seconds = time.perf_counter() - start
     changes, steps, errors = summarize_events(event_log)
-    tail = "\n".join(output_log.read_text(errors="replace").splitlines()[-30:])
+    tail = "\n".join(_tail(output_log).splitlines()[-30:])
     return Operation(
         command=" ".join(args[:1]),
         seconds=seconds,
         ok=code == 0,
         load_before=load,
         peak_mib=sampler.peak_mib(),
+        peak_total_mib=sampler.peak_total_mib(),
         cpu_seconds=sampler.cpu_seconds(),
         changes=changes,
         steps=steps,

@@ -68,6 +68,22 @@ PEER_MAX_CONNECTIONS = 5000
 COMPONENTS = [REPO_ROOT / "components"]
 # Extra engine environment for every operation (--env KEY=VALUE), e.g. PULUMI_SKIP_CHECKPOINTS=true.
 ENGINE_ENV: dict[str, str] = {}
+# What the fleet part runs, in this order (--fleet-phases): previews of the new stack, its first
+# `up`, a no-op `up`, previews of the deployed stack, a refresh.
+FLEET_PHASES = ("preview", "up", "noop", "preview_deployed", "refresh")
+# How the CLI displays a preview (--preview-display): (arguments, environment). The display runs
+# in the engine's process and keeps what it will print until the end (pulumi pkg/v3 v3.274.1
+# backend/display): "progress", the CLI's default, a deep copy of every resource's step, unchanged
+# ones included (rows.go); "digest", `pulumi preview --json` as `flightdeck preview` runs it, the
+# changed steps only (json.go ShowPreviewDigest); "stream", the same flag with streaming on, each
+# event written as it comes and nothing kept (json.go ShowJSONEvents).
+PREVIEW_DISPLAYS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "progress": ((), {}),
+    "digest": (("--json",), {}),
+    "stream": (("--json",), {"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}),
+}
+
+assert tuple(PREVIEW_DISPLAYS) == fleet.PREVIEW_DISPLAYS
 
 
 def _progress(message: str) -> None:
@@ -162,18 +178,19 @@ class Stack:
         _progress(f"{self.label} {name}: {operation.seconds:.1f}s {status} {operation.changes or ''}")
         return operation
 
-    def preview(self, name: str = "preview", fast: bool = False) -> Operation:
-        if not fast:
-            return self._op(name, ["preview"])
-        # The file backend installs a snapshot manager even for a preview (with a persister that
-        # discards) and re-serialises the whole deployment after every step: O(N^2) in the number
-        # of resources (pulumi pkg/v3 v3.274.1 backend/diy/backend.go "We always install one
-        # (even for preview and dry-run)", backend/snapshot.go saveSnapshot). Skipping checkpoints
-        # skips exactly that work; a preview persists nothing either way.
+    def preview(self, name: str = "preview", fast: bool = False, display: str = "progress") -> Operation:
+        display_args, env = PREVIEW_DISPLAYS[display]
+        if fast:
+            # The file backend installs a snapshot manager even for a preview (with a persister that
+            # discards) and re-serialises the whole deployment after every step: O(N^2) in the number
+            # of resources (pulumi pkg/v3 v3.274.1 backend/diy/backend.go "We always install one
+            # (even for preview and dry-run)", backend/snapshot.go saveSnapshot). Skipping checkpoints
+            # skips exactly that work; a preview persists nothing either way.
+            env = {**env, "PULUMI_SKIP_CHECKPOINTS": "true"}
         saved = dict(self.extra_env)
-        self.extra_env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+        self.extra_env.update(env)
         try:
-            return self._op(name, ["preview"])
+            return self._op(name, ["preview", *display_args])
         finally:
             self.extra_env = saved
 
@@ -261,11 +278,13 @@ def run_fleet(
     root: Path,
     sites: int,
     repeat: int,
-    preview_only: bool,
+    phases: set[str],
     parallel: int | None,
     result: dict[str, Any],
     preview_mode: str = "both",
+    displays: Sequence[str] = ("progress",),
 ) -> None:
+    """The fleet's ``phases`` (FLEET_PHASES) in order; any phase after "preview" deploys the stack first."""
     assert bench_rig.control_plane is not None
     server = bench_rig.fleet_server
     project = write_project(root / "fleet", "flightdeck", REPO_ROOT / "__main__.py", eng.python, True)
@@ -276,25 +295,42 @@ def run_fleet(
     stack.init(fleet.fleet_config(sites, "127.0.0.1", server.port))
     probe = CounterProbe(server)
     probe.calibrate()
-    result.update({"sites": sites, "preview": [], "preview_fast": [], "up": [], "noop": [], "refresh": []})
-    first_log = ""
-    for i in range(repeat):
-        if preview_mode in ("default", "both"):
-            result["preview"].append(measured(probe, lambda i=i: stack.preview(f"preview{i}")).to_dict())
-            first_log = first_log or f"fleet{sites}-preview{i}"
-        if preview_mode in ("fast", "both"):
-            run = measured(probe, lambda i=i: stack.preview(f"preview-fast{i}", fast=True))
-            result["preview_fast"].append(run.to_dict())
-            first_log = first_log or f"fleet{sites}-preview-fast{i}"
-    result["planned"] = _planned(stack.log_dir / f"{first_log}.events.jsonl")
-    if preview_only:
+    result.update({"sites": sites, "up": [], "noop": [], "refresh": []})
+    previews = ("preview", "preview_fast", "preview_deployed")
+    result.update({fleet.display_key(op, display): [] for op in previews for display in displays})
+
+    def preview(op: str, label: str, fast: bool, display: str) -> None:
+        name = label if display == "progress" else f"{label}-{display}"
+        run = measured(probe, lambda: stack.preview(name, fast=fast, display=display))
+        result[fleet.display_key(op, display)].append(run.to_dict())
+
+    if "preview" in phases:
+        for i in range(repeat):
+            for display in displays:
+                if preview_mode in ("default", "both"):
+                    preview("preview", f"preview{i}", False, display)
+                if preview_mode in ("fast", "both"):
+                    preview("preview_fast", f"preview-fast{i}", True, display)
+        first_log = f"fleet{sites}-preview{'' if preview_mode in ('default', 'both') else '-fast'}0"
+        if displays[0] != "progress":
+            first_log += f"-{displays[0]}"
+        result["planned"] = _planned(stack.log_dir / f"{first_log}.events.jsonl")
+    if not phases & {"up", "noop", "preview_deployed", "refresh"}:
         return
     result["up"].append(measured(probe, stack.up).to_dict())
     result["state_bytes"] = stack.state_bytes()
-    for i in range(repeat):
-        result["noop"].append(measured(probe, lambda i=i: stack.up(f"noop{i}")).to_dict())
-    for i in range(repeat):
-        result["refresh"].append(measured(probe, lambda i=i: stack.refresh(f"refresh{i}")).to_dict())
+    result.setdefault("planned", _planned(stack.log_dir / f"fleet{sites}-up.events.jsonl"))
+    if "noop" in phases:
+        for i in range(repeat):
+            result["noop"].append(measured(probe, lambda i=i: stack.up(f"noop{i}")).to_dict())
+    # What a pull request's preview costs: the deployed stack, nothing changed.
+    if "preview_deployed" in phases:
+        for i in range(repeat):
+            for display in displays:
+                preview("preview_deployed", f"preview-deployed{i}", True, display)
+    if "refresh" in phases:
+        for i in range(repeat):
+            result["refresh"].append(measured(probe, lambda i=i: stack.refresh(f"refresh{i}")).to_dict())
 
 
 def _planned(event_log: Path) -> dict[str, int]:
@@ -474,7 +510,7 @@ def summary_table(results: Mapping[str, Any]) -> str:
     fleet_result = parts.get("fleet")
     baseline = parts.get("baseline")
     if fleet_result:
-        for op in ("preview", "preview_fast", "up", "noop", "refresh"):
+        for op in fleet.fleet_op_keys(fleet_result):
             items = fleet_result.get(op) or []
             if not items:
                 continue
@@ -537,6 +573,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="both",
         help="previews as the engine ships, with PULUMI_SKIP_CHECKPOINTS=true (fast), or both",
     )
+    ap.add_argument(
+        "--fleet-phases",
+        default=",".join(FLEET_PHASES),
+        help=f"comma-separated subset of {', '.join(FLEET_PHASES)} (the fleet part; --preview-only: preview)",
+    )
+    ap.add_argument(
+        "--preview-display",
+        default="progress",
+        help=f"comma-separated displays each fleet preview runs in: {', '.join(PREVIEW_DISPLAYS)}",
+    )
     ap.add_argument("--parallel", type=int, default=None, help="pulumi --parallel for up/refresh (default: engine's)")
     ap.add_argument("--out", type=Path, default=peer_toolchain.bench_cache() / "results")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, projects, state)")
@@ -561,6 +607,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep or not key:
             ap.error(f"--env takes KEY=VALUE, not {item!r}")
         ENGINE_ENV[key] = value
+    phases = {"preview"} if args.preview_only else {p for p in args.fleet_phases.split(",") if p}
+    if not phases or phases - set(FLEET_PHASES):
+        ap.error(f"--fleet-phases takes a comma-separated subset of {', '.join(FLEET_PHASES)}")
+    displays = [d for d in args.preview_display.split(",") if d]
+    if not displays or set(displays) - set(PREVIEW_DISPLAYS):
+        ap.error(f"--preview-display takes a comma-separated subset of {', '.join(PREVIEW_DISPLAYS)}")
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -574,14 +626,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sites": args.sites, "repeat": args.repeat, "parallel": args.parallel, "preview_only": args.preview_only,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "parts": {},
         "components": str(COMPONENTS[0]), "engine_env": ENGINE_ENV, "preview_mode": args.preview_mode,
+        "preview_displays": displays, "fleet_phases": [p for p in FLEET_PHASES if p in phases],
     }  # fmt: skip
     _progress(f"N={args.sites}, parts {parts}, work folder {root}")
     try:
         results["program_start"] = program_start(eng, args.sites, args.repeat)
         with rig(root, args.sites, control_plane="fleet" in parts or "baseline" in parts) as bench_rig:
             if "fleet" in parts:
-                run_fleet(eng, bench_rig, root, args.sites, args.repeat, args.preview_only, args.parallel,
-                          results["parts"].setdefault("fleet", {}), args.preview_mode)  # fmt: skip
+                run_fleet(eng, bench_rig, root, args.sites, args.repeat, phases, args.parallel,
+                          results["parts"].setdefault("fleet", {}), args.preview_mode, displays)  # fmt: skip
             if "baseline" in parts:
                 planned = (results["parts"].get("fleet") or {}).get("planned")
                 if not planned:

@@ -55,6 +55,23 @@ def site(index: int) -> dict[str, Any]:
     }
 
 
+# The displays a fleet preview can run in (bench.engine_scale.PREVIEW_DISPLAYS), the CLI's default first.
+PREVIEW_DISPLAYS = ("progress", "digest", "stream")
+# The fleet's operations in the order they run and are reported.
+FLEET_OPS = ("preview", "preview_fast", "up", "noop", "preview_deployed", "refresh")
+
+
+def display_key(op: str, display: str) -> str:
+    """Result key of an operation in a display: "preview_fast", "preview_fast_digest", ..."""
+    return op if display == PREVIEW_DISPLAYS[0] else f"{op}_{display}"
+
+
+def fleet_op_keys(result: Mapping[str, Any]) -> list[str]:
+    """The operation keys a fleet result holds, in order."""
+    keys = (display_key(op, display) for op in FLEET_OPS for display in PREVIEW_DISPLAYS)
+    return [key for key in keys if key in result]
+
+
 def values_at(items: Sequence[Mapping[str, Any]], *path: str) -> list[float]:
     """The numbers found at ``path`` (nested keys) in each of ``items``; the others left out."""
     values: list[float] = []

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.fleet import growth_exponent, markdown_table, median, ratio, values_at
+from bench.fleet import fleet_op_keys, growth_exponent, markdown_table, median, ratio, values_at
 
 ROLES = ("engine", "program", "dynamic-provider", "kubernetes", "random", "mysql", "language-host")
 
@@ -51,19 +51,22 @@ def fleet_rows(results: Sequence[Mapping[str, Any]]) -> str:
     for result in sorted(results, key=lambda r: int(r["sites"])):
         part = result["parts"].get("fleet") or {}
         sites = int(result["sites"])
-        for op in ("preview", "preview_fast", "up", "noop", "refresh"):
+        for op in fleet_op_keys(part):
             items = part.get(op) or []
             if not items:
                 continue
             peaks = _peaks(items)
+            at_once = max((float(i.get("peak_total_mib") or 0) for i in items), default=0.0)
             rows.append([
                 sites, op, _seconds(items), med(items, "load_before"),
                 med(items, "server", "round_trips") / sites, med(items, "server", "connections"), _writes(items),
                 " / ".join(f"{peaks.get(role, 0):.0f}" for role in ("engine", "program", "dynamic-provider",
                                                                     "kubernetes", "random")),
+                f"{at_once:.0f}" if at_once else "-",
             ])  # fmt: skip
     header = ["sites", "operation", "seconds: median (range, runs)", "load", "SQL round trips / site",
-              "connections", "SQL writes", "peak RSS MiB: engine / program / dynamic host / k8s / random"]  # fmt: skip
+              "connections", "SQL writes", "peak RSS MiB: engine / program / dynamic host / k8s / random",
+              "all processes at once MiB"]  # fmt: skip
     return markdown_table(header, rows)
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.engine_run import role_of, summarize_events
-from bench.fleet import fleet_config, growth_exponent, markdown_table, median
+from bench.fleet import display_key, fleet_config, fleet_op_keys, growth_exponent, markdown_table, median
 from components.config import validate_stack_config
 
 
@@ -65,3 +65,10 @@ def test_event_log_summary(tmp_path: Path) -> None:
     log = tmp_path / "events.jsonl"
     log.write_text("\n".join(json.dumps(e) for e in events) + "\nnot json\n")
     assert summarize_events(log) == ({"create": 1, "same": 2}, {"create": 1, "same": 1}, ["boom"])
+
+
+def test_fleet_operation_keys_in_order_and_per_display() -> None:
+    assert display_key("preview_fast", "progress") == "preview_fast"
+    assert display_key("preview_fast", "stream") == "preview_fast_stream"
+    result = {"refresh": [], "preview_fast_digest": [], "up": [], "preview_fast": [], "sites": 10, "preview_x": []}
+    assert fleet_op_keys(result) == ["preview_fast", "preview_fast_digest", "up", "refresh"]
