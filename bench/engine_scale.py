@@ -71,19 +71,6 @@ ENGINE_ENV: dict[str, str] = {}
 # What the fleet part runs, in this order (--fleet-phases): previews of the new stack, its first
 # `up`, a no-op `up`, previews of the deployed stack, a refresh.
 FLEET_PHASES = ("preview", "up", "noop", "preview_deployed", "refresh")
-# How the CLI displays a preview (--preview-display): (arguments, environment). The display runs
-# in the engine's process and keeps what it will print until the end (pulumi pkg/v3 v3.274.1
-# backend/display): "progress", the CLI's default, a deep copy of every resource's step, unchanged
-# ones included (rows.go); "digest", `pulumi preview --json` as `flightdeck preview` runs it, the
-# changed steps only (json.go ShowPreviewDigest); "stream", the same flag with streaming on, each
-# event written as it comes and nothing kept (json.go ShowJSONEvents).
-PREVIEW_DISPLAYS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
-    "progress": ((), {}),
-    "digest": (("--json",), {}),
-    "stream": (("--json",), {"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}),
-}
-
-assert tuple(PREVIEW_DISPLAYS) == fleet.PREVIEW_DISPLAYS
 
 
 def _progress(message: str) -> None:
@@ -168,18 +155,22 @@ class Stack:
         for key, value in (secrets_ or {}).items():
             self.cli("config", "set", "--secret", "--stack", STACK, key, value)
 
+    def log_label(self, name: str) -> str:
+        """What the logs of operation ``name`` are called in ``log_dir`` (``LABEL.events.jsonl``, ...)."""
+        return f"{self.label}-{name}"
+
     def _op(self, name: str, args: Sequence[str]) -> Operation:
         extra = [f"--parallel={self.parallel}"] if self.parallel and args[0] != "preview" else []
         operation = run_pulumi(
             self.engine.pulumi, [*args, "--stack", STACK, *extra], self.work_dir, self.env, self.log_dir,
-            f"{self.label}-{name}",
+            self.log_label(name),
         )  # fmt: skip
         status = "ok" if operation.ok else "FAILED"
         _progress(f"{self.label} {name}: {operation.seconds:.1f}s {status} {operation.changes or ''}")
         return operation
 
-    def preview(self, name: str = "preview", fast: bool = False, display: str = "progress") -> Operation:
-        display_args, env = PREVIEW_DISPLAYS[display]
+    def preview(self, name: str = "preview", fast: bool = False, display: str = fleet.DEFAULT_DISPLAY) -> Operation:
+        display_args, env = fleet.PREVIEW_DISPLAYS[display]
         if fast:
             # The file backend installs a snapshot manager even for a preview (with a persister that
             # discards) and re-serialises the whole deployment after every step: O(N^2) in the number
@@ -282,7 +273,7 @@ def run_fleet(
     parallel: int | None,
     result: dict[str, Any],
     preview_mode: str = "both",
-    displays: Sequence[str] = ("progress",),
+    displays: Sequence[str] = (fleet.DEFAULT_DISPLAY,),
 ) -> None:
     """The fleet's ``phases`` (FLEET_PHASES) in order; any phase after "preview" deploys the stack first."""
     assert bench_rig.control_plane is not None
@@ -299,27 +290,27 @@ def run_fleet(
     previews = ("preview", "preview_fast", "preview_deployed")
     result.update({fleet.display_key(op, display): [] for op in previews for display in displays})
 
-    def preview(op: str, label: str, fast: bool, display: str) -> None:
-        name = label if display == "progress" else f"{label}-{display}"
+    def preview(op: str, label: str, fast: bool, display: str) -> str:
+        """Runs and records one preview; returns the label its logs carry."""
+        name = label if display == fleet.DEFAULT_DISPLAY else f"{label}-{display}"
         run = measured(probe, lambda: stack.preview(name, fast=fast, display=display))
         result[fleet.display_key(op, display)].append(run.to_dict())
+        return stack.log_label(name)
 
     if "preview" in phases:
+        logs: list[str] = []
         for i in range(repeat):
             for display in displays:
                 if preview_mode in ("default", "both"):
-                    preview("preview", f"preview{i}", False, display)
+                    logs.append(preview("preview", f"preview{i}", False, display))
                 if preview_mode in ("fast", "both"):
-                    preview("preview_fast", f"preview-fast{i}", True, display)
-        first_log = f"fleet{sites}-preview{'' if preview_mode in ('default', 'both') else '-fast'}0"
-        if displays[0] != "progress":
-            first_log += f"-{displays[0]}"
-        result["planned"] = _planned(stack.log_dir / f"{first_log}.events.jsonl")
-    if not phases & {"up", "noop", "preview_deployed", "refresh"}:
+                    logs.append(preview("preview_fast", f"preview-fast{i}", True, display))
+        result["planned"] = _planned(stack.log_dir / f"{logs[0]}.events.jsonl")
+    if phases <= {"preview"}:
         return
     result["up"].append(measured(probe, stack.up).to_dict())
     result["state_bytes"] = stack.state_bytes()
-    result.setdefault("planned", _planned(stack.log_dir / f"fleet{sites}-up.events.jsonl"))
+    result.setdefault("planned", _planned(stack.log_dir / f"{stack.log_label('up')}.events.jsonl"))
     if "noop" in phases:
         for i in range(repeat):
             result["noop"].append(measured(probe, lambda i=i: stack.up(f"noop{i}")).to_dict())
@@ -580,8 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument(
         "--preview-display",
-        default="progress",
-        help=f"comma-separated displays each fleet preview runs in: {', '.join(PREVIEW_DISPLAYS)}",
+        default=fleet.DEFAULT_DISPLAY,
+        help=f"comma-separated displays each fleet preview runs in: {', '.join(fleet.PREVIEW_DISPLAYS)}",
     )
     ap.add_argument("--parallel", type=int, default=None, help="pulumi --parallel for up/refresh (default: engine's)")
     ap.add_argument("--out", type=Path, default=peer_toolchain.bench_cache() / "results")
@@ -611,8 +602,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not phases or phases - set(FLEET_PHASES):
         ap.error(f"--fleet-phases takes a comma-separated subset of {', '.join(FLEET_PHASES)}")
     displays = [d for d in args.preview_display.split(",") if d]
-    if not displays or set(displays) - set(PREVIEW_DISPLAYS):
-        ap.error(f"--preview-display takes a comma-separated subset of {', '.join(PREVIEW_DISPLAYS)}")
+    if not displays or set(displays) - set(fleet.PREVIEW_DISPLAYS):
+        ap.error(f"--preview-display takes a comma-separated subset of {', '.join(fleet.PREVIEW_DISPLAYS)}")
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:

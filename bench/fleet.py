@@ -55,15 +55,26 @@ def site(index: int) -> dict[str, Any]:
     }
 
 
-# The displays a fleet preview can run in (bench.engine_scale.PREVIEW_DISPLAYS), the CLI's default first.
-PREVIEW_DISPLAYS = ("progress", "digest", "stream")
+# How the CLI displays a preview (engine_scale --preview-display): (arguments, environment), the
+# CLI's default first. The display runs in the engine's process and keeps what it will print
+# until the end (pulumi pkg/v3 v3.274.1 backend/display): "progress", the CLI's default, a deep
+# copy of every resource's step, unchanged ones included (rows.go); "digest", `pulumi preview
+# --json` as `flightdeck preview` runs it, the changed steps only (json.go ShowPreviewDigest);
+# "stream", the same flag with streaming on, each event written as it comes and nothing kept
+# (json.go ShowJSONEvents).
+PREVIEW_DISPLAYS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "progress": ((), {}),
+    "digest": (("--json",), {}),
+    "stream": (("--json",), {"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}),
+}
+DEFAULT_DISPLAY = next(iter(PREVIEW_DISPLAYS))
 # The fleet's operations in the order they run and are reported.
 FLEET_OPS = ("preview", "preview_fast", "up", "noop", "preview_deployed", "refresh")
 
 
 def display_key(op: str, display: str) -> str:
     """Result key of an operation in a display: "preview_fast", "preview_fast_digest", ..."""
-    return op if display == PREVIEW_DISPLAYS[0] else f"{op}_{display}"
+    return op if display == DEFAULT_DISPLAY else f"{op}_{display}"
 
 
 def fleet_op_keys(result: Mapping[str, Any]) -> list[str]:
